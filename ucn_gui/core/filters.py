@@ -1,0 +1,75 @@
+"""Thresholds -> boolean masks over a MatchSet. Pure and instant: nothing is recomputed.
+
+    keep = filter_mask(matches, FilterSettings(reciprocity=4, stability=4))
+    keep &= ransac_mask(matches, keep, "homography", 3.0)
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from .matching import MatchSet
+
+RANSAC_MODELS = ("homography", "fundamental")
+
+
+@dataclass
+class FilterSettings:
+    """A threshold of None switches that test off. Defaults follow the seed (4 px each)."""
+
+    reciprocity: float | None = 4.0  # max cycle error, px
+    stability: float | None = 4.0  # max cycle error after a 1-px shift, px
+    max_distance: float | None = None  # max descriptor distance in [0, 2]
+    max_ratio: float | None = None  # max nearest / second-nearest distance ratio
+    ransac: str | None = None  # None | homography | fundamental
+    ransac_threshold: float = 3.0  # px
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def filter_mask(matches: MatchSet, settings: FilterSettings) -> np.ndarray:
+    """Boolean N: candidates passing every enabled threshold test (no RANSAC)."""
+    keep = np.ones(len(matches), dtype=bool)
+    if settings.reciprocity is not None:
+        keep &= matches.reciprocity_error <= settings.reciprocity
+    if settings.stability is not None:
+        keep &= matches.stability_error <= settings.stability
+    if settings.max_distance is not None:
+        keep &= matches.descriptor_distance <= settings.max_distance
+    if settings.max_ratio is not None:
+        keep &= matches.ratio <= settings.max_ratio
+    return keep
+
+
+def ransac_mask(
+    matches: MatchSet, keep: np.ndarray, model: str = "homography", threshold: float = 3.0, seed: int = 0
+) -> np.ndarray:
+    """Boolean N: the RANSAC inliers among ``keep`` (all False when too few to fit)."""
+    if model not in RANSAC_MODELS:
+        raise ValueError(f"unknown RANSAC model {model!r} ({' or '.join(RANSAC_MODELS)})")
+    out = np.zeros(len(matches), dtype=bool)
+    sel = np.flatnonzero(keep)
+    need = 4 if model == "homography" else 8
+    if len(sel) < need:
+        return out
+    p0 = matches.keypoints0[sel].astype(np.float64)
+    p1 = matches.keypoints1[sel].astype(np.float64)
+    cv2.setRNGSeed(seed)  # so the same thresholds give the same picture
+    if model == "homography":
+        _, inl = cv2.findHomography(p0, p1, cv2.USAC_MAGSAC, threshold, maxIters=10000, confidence=0.9999)
+    else:
+        _, inl = cv2.findFundamentalMat(p0, p1, cv2.USAC_MAGSAC, threshold, 0.9999, 10000)
+    if inl is not None:
+        out[sel] = inl.ravel().astype(bool)
+    return out
+
+
+def apply_filters(matches: MatchSet, settings: FilterSettings) -> np.ndarray:
+    """Thresholds, then RANSAC on the survivors when settings.ransac is set."""
+    keep = filter_mask(matches, settings)
+    if settings.ransac:
+        keep &= ransac_mask(matches, keep, settings.ransac, settings.ransac_threshold)
+    return keep

@@ -1,0 +1,64 @@
+"""Query-point sources for image 0. All return N x 2 float32 (x, y) in the pixels
+of the image they are given (the network-resolution copy when called by matching)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+KEYPOINT_MODES = ("sift", "grid", "all")
+
+
+def sift_points(gray: np.ndarray, max_points: int = 2000, contrast_threshold: float = 0.01) -> np.ndarray:
+    """SIFT detections, strongest first, one per pixel.
+
+    gray: H x W float in [-0.5, 0.5] or uint8. A low contrast threshold gives many
+    points, as the seed does: the descriptors, not the detector, decide the match.
+    """
+    if gray.dtype != np.uint8:
+        gray = np.clip((gray + 0.5) * 255.0, 0, 255).astype(np.uint8)
+    sift = cv2.SIFT_create(nfeatures=max_points * 2, contrastThreshold=contrast_threshold)
+    kps = sorted(sift.detect(gray, None), key=lambda kp: -kp.response)
+    if not kps:
+        return np.zeros((0, 2), np.float32)
+    xy = np.array([kp.pt for kp in kps], dtype=np.float32)
+    return unique_pixels(xy)[:max_points]
+
+
+def grid_points(width: int, height: int, stride: int = 8) -> np.ndarray:
+    """A regular grid, offset by half a stride so it is centred in the image."""
+    if stride < 1:
+        raise ValueError(f"grid stride must be >= 1, got {stride}")
+    xs = np.arange(stride // 2, width, stride, dtype=np.float32)
+    ys = np.arange(stride // 2, height, stride, dtype=np.float32)
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def all_points(width: int, height: int) -> np.ndarray:
+    """Every pixel, row-major."""
+    return grid_points(width, height, stride=1) if width and height else np.zeros((0, 2), np.float32)
+
+
+def unique_pixels(xy: np.ndarray) -> np.ndarray:
+    """Drop points that round to an already-seen pixel; keeps first occurrences, in order."""
+    rounded = np.round(xy).astype(np.int64)
+    _, first = np.unique(rounded[:, 1] * (1 << 32) + rounded[:, 0], return_index=True)
+    return xy[np.sort(first)]
+
+
+def read_points_file(path: str) -> np.ndarray:
+    """'x y' per line (commas allowed, '#' comments) -> N x 2 float32."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.split("#", 1)[0].replace(",", " ").strip()
+            if not line:
+                continue
+            parts = line.split()
+            try:
+                if len(parts) != 2:
+                    raise ValueError
+                rows.append((float(parts[0]), float(parts[1])))
+            except ValueError:
+                raise ValueError(f"{path}:{lineno}: expected 'x y', got {line!r}") from None
+    return np.array(rows, dtype=np.float32).reshape(-1, 2)

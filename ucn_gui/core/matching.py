@@ -1,0 +1,288 @@
+"""Dense UCN matching: forward nearest neighbours, reciprocity and stability.
+
+    pair = PairFeatures.compute(model, image0, image1, device)
+    matches = match(pair, MatchOptions(keypoints="sift"))
+    keep = filter_mask(matches, FilterSettings())     # see filters.py
+
+Everything is computed once per pair; thresholds only re-mask the MatchSet.
+Coordinates in a MatchSet are (x, y) in ORIGINAL pixels; errors are in original
+pixels of image 0.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .features import extract_features
+from .image import LoadedImage
+from .keypoints import all_points, grid_points, sift_points
+from .nn import descriptor_distance, nearest_neighbors
+
+ProgressFn = Callable[[str, float], None]  # (stage name, fraction of the whole run done)
+
+
+class Cancelled(Exception):
+    """Raised between stages when the caller's cancel check says stop."""
+
+
+# The diagonal shifts of the seed's stability test, and all 8 neighbours.
+DIAGONAL_SHIFTS = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], dtype=np.int64)
+ALL8_SHIFTS = np.array([[dx, dy] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dx or dy], dtype=np.int64)
+
+
+@dataclass
+class MatchOptions:
+    keypoints: str = "sift"  # sift | grid | all (ignored when points are given)
+    max_keypoints: int = 2000
+    grid_stride: int = 8
+    stability: str = "diagonal"  # diagonal: one random diagonal shift (seeded) | all8: worst of 8
+    seed: int = 0
+
+
+@dataclass
+class MatchSet:
+    """One candidate per query point of image 0. Arrays are numpy, length N."""
+
+    keypoints0: np.ndarray  # N x 2 float32, original pixels of image 0
+    keypoints1: np.ndarray  # N x 2 float32, original pixels of image 1
+    reciprocity_error: np.ndarray  # N float32, px
+    stability_error: np.ndarray  # N float32, px
+    descriptor_distance: np.ndarray  # N float32, L2 between unit descriptors, in [0, 2]
+    ratio: np.ndarray  # N float32, nearest / second-nearest distance
+    timings: dict[str, float] = field(default_factory=dict)
+
+    COLUMNS = ("keypoints0", "keypoints1", "reciprocity_error", "stability_error", "descriptor_distance", "ratio")
+
+    def __len__(self) -> int:
+        return len(self.keypoints0)
+
+    def subset(self, mask: np.ndarray) -> MatchSet:
+        return MatchSet(**{c: getattr(self, c)[mask] for c in self.COLUMNS}, timings=dict(self.timings))
+
+
+@dataclass
+class PairFeatures:
+    """Descriptors of both images, cached so re-matching and click queries cost no forward pass.
+
+    desc0: C x h0 x w0, desc1: C x h1 x w1 (network resolution, on the compute device).
+    """
+
+    image0: LoadedImage
+    image1: LoadedImage
+    desc0: torch.Tensor
+    desc1: torch.Tensor
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def compute(
+        cls,
+        model: torch.nn.Module,
+        image0: LoadedImage,
+        image1: LoadedImage,
+        device: torch.device | str = "cpu",
+        progress: ProgressFn | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> PairFeatures:
+        timings: dict[str, float] = {}
+        descs = []
+        for i, img in enumerate((image0, image1)):
+            _report(progress, cancel, f"features image {i}", 0.05 + 0.3 * i)
+            t = time.perf_counter()
+            descs.append(extract_features(model, img, device))
+            _sync(descs[-1])
+            timings[f"features{i}"] = time.perf_counter() - t
+        return cls(image0, image1, descs[0], descs[1], timings)
+
+    @property
+    def flat0(self) -> torch.Tensor:
+        """h0*w0 x C."""
+        return self.desc0.flatten(1).t()
+
+    @property
+    def flat1(self) -> torch.Tensor:
+        """h1*w1 x C."""
+        return self.desc1.flatten(1).t()
+
+
+def query_points(pair: PairFeatures, options: MatchOptions) -> np.ndarray:
+    """Query points of image 0 in network pixels (N x 2 float32)."""
+    w, h = pair.image0.size
+    if options.keypoints == "sift":
+        return sift_points(pair.image0.gray, options.max_keypoints)
+    if options.keypoints == "grid":
+        return grid_points(w, h, options.grid_stride)
+    if options.keypoints == "all":
+        return all_points(w, h)
+    raise ValueError(f"unknown keypoint mode {options.keypoints!r} (sift, grid or all)")
+
+
+def match(
+    pair: PairFeatures,
+    options: MatchOptions | None = None,
+    points0: np.ndarray | None = None,
+    progress: ProgressFn | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> MatchSet:
+    """Match query points of image 0 to all pixels of image 1 and score each match.
+
+    points0: optional N x 2 (x, y) in ORIGINAL pixels of image 0; matched in that
+    order and reported unchanged. Otherwise options.keypoints chooses them.
+    """
+    options = options or MatchOptions()
+    timings: dict[str, float] = {}
+    img0, img1 = pair.image0, pair.image1
+    w0, h0 = img0.size
+    w1, h1 = img1.size
+
+    t = time.perf_counter()
+    _report(progress, cancel, "query points", 0.62)
+    if points0 is None:
+        net_pts = query_points(pair, options)
+        reported0 = img0.to_original(net_pts)
+    else:
+        reported0 = np.asarray(points0, dtype=np.float32).reshape(-1, 2)
+        net_pts = img0.to_network(reported0)
+    q_xy = _to_pixel(net_pts, w0, h0)  # N x 2 int64, where the descriptors are read
+    timings["keypoints"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    _report(progress, cancel, "forward search", 0.68)
+    queries = pair.desc0[:, q_xy[:, 1], q_xy[:, 0]].t().contiguous()
+    scores, idx = nearest_neighbors(queries, pair.flat1, k=min(2, w1 * h1))
+    fwd = _index_to_xy(idx[:, 0], w1)
+    timings["forward"] = _elapsed(t, scores)
+
+    t = time.perf_counter()
+    _report(progress, cancel, "reciprocity", 0.8)
+    back = _backward(pair, fwd)
+    recip = _pixel_error(back, q_xy, img0.scale)
+    timings["reciprocity"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    _report(progress, cancel, "stability", 0.9)
+    stab = _stability(pair, fwd, q_xy, options)
+    timings["stability"] = time.perf_counter() - t
+
+    dist = descriptor_distance(scores).cpu().numpy()
+    ratio = dist[:, 0] / np.maximum(dist[:, 1], 1e-12) if dist.shape[1] == 2 else np.zeros(len(dist))
+    _report(progress, None, "done", 1.0)
+    return MatchSet(
+        keypoints0=reported0.astype(np.float32),
+        keypoints1=img1.to_original(fwd.cpu().numpy().astype(np.float32)),
+        reciprocity_error=recip.astype(np.float32),
+        stability_error=stab.astype(np.float32),
+        descriptor_distance=dist[:, 0].astype(np.float32),
+        ratio=np.minimum(ratio, 1.0).astype(np.float32),
+        timings={**pair.timings, **timings},
+    )
+
+
+def _backward(pair: PairFeatures, xy1: torch.Tensor) -> torch.Tensor:
+    """Nearest pixel of image 0 for descriptors of image 1 at xy1 (N x 2 long) -> N x 2 long."""
+    q = pair.desc1[:, xy1[:, 1], xy1[:, 0]].t().contiguous()
+    _, idx = nearest_neighbors(q, pair.flat0, k=1)
+    return _index_to_xy(idx[:, 0], pair.image0.size[0])
+
+
+def _stability(pair: PairFeatures, fwd: torch.Tensor, q_xy: np.ndarray, options: MatchOptions) -> np.ndarray:
+    """Cycle error after shifting each match by one pixel (worst over the shifts tried)."""
+    w1, h1 = pair.image1.size
+    n = len(fwd)
+    if options.stability == "all8":
+        shifts = [np.broadcast_to(s, (n, 2)) for s in ALL8_SHIFTS]
+    elif options.stability == "diagonal":
+        rng = np.random.default_rng(options.seed)
+        shifts = [DIAGONAL_SHIFTS[rng.integers(0, 4, size=n)]]
+    else:
+        raise ValueError(f"unknown stability mode {options.stability!r} (diagonal or all8)")
+    worst = np.zeros(n, dtype=np.float64)
+    for shift in shifts:
+        moved = fwd + torch.as_tensor(np.ascontiguousarray(shift), device=fwd.device)
+        moved[:, 0].clamp_(0, w1 - 1)
+        moved[:, 1].clamp_(0, h1 - 1)
+        back = _backward(pair, moved)
+        worst = np.maximum(worst, _pixel_error(back, q_xy, pair.image0.scale))
+    return worst
+
+
+@torch.no_grad()
+def similarity_map(pair: PairFeatures, x0: float, y0: float) -> tuple[np.ndarray, tuple[float, float]]:
+    """Descriptor similarity of one pixel of image 0 against every pixel of image 1.
+
+    (x0, y0) in ORIGINAL pixels of image 0. Returns h1 x w1 float32 cosine
+    similarities in [-1, 1] (network resolution of image 1) and the best match
+    in original pixels of image 1. Uses the cached descriptors only.
+    """
+    w0, h0 = pair.image0.size
+    q_xy = _to_pixel(pair.image0.to_network(np.array([[x0, y0]], np.float32)), w0, h0)[0]
+    q = pair.desc0[:, q_xy[1], q_xy[0]]
+    sim = torch.einsum("c,chw->hw", q, pair.desc1)
+    best = int(sim.argmax())
+    w1 = pair.image1.size[0]
+    best_xy = pair.image1.to_original(np.array([[best % w1, best // w1]], np.float32))[0]
+    return sim.float().cpu().numpy(), (float(best_xy[0]), float(best_xy[1]))
+
+
+def _to_pixel(xy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Round to the nearest pixel and clip to the image: N x 2 int64."""
+    out = np.round(np.asarray(xy, dtype=np.float64)).astype(np.int64).reshape(-1, 2)
+    out[:, 0] = np.clip(out[:, 0], 0, width - 1)
+    out[:, 1] = np.clip(out[:, 1], 0, height - 1)
+    return out
+
+
+def _index_to_xy(idx: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.stack((idx % width, idx // width), dim=1)
+
+
+def _pixel_error(xy: torch.Tensor, ref: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """Euclidean distance in ORIGINAL pixels between network-pixel positions."""
+    d = (xy.cpu().numpy() - ref).astype(np.float64) * np.asarray(scale)
+    return np.hypot(d[:, 0], d[:, 1])
+
+
+def _report(progress: ProgressFn | None, cancel: Callable[[], bool] | None, stage: str, fraction: float) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled(stage)
+    if progress is not None:
+        progress(stage, fraction)
+
+
+def _sync(t: torch.Tensor) -> None:
+    if t.is_cuda:
+        torch.cuda.synchronize(t.device)
+
+
+def _elapsed(start: float, t: torch.Tensor) -> float:
+    _sync(t)
+    return time.perf_counter() - start
+
+
+def match_images(
+    model: torch.nn.Module,
+    image0: LoadedImage,
+    image1: LoadedImage,
+    options: MatchOptions | None = None,
+    device: torch.device | str = "cpu",
+    points0: np.ndarray | None = None,
+    progress: ProgressFn | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> tuple[PairFeatures, MatchSet]:
+    """Features for both images, then :func:`match`. The one-call API for scripts."""
+    pair = PairFeatures.compute(model, image0, image1, device, progress, cancel)
+    return pair, match(pair, options, points0, progress, cancel)
+
+
+__all__ = [
+    "Cancelled",
+    "MatchOptions",
+    "MatchSet",
+    "PairFeatures",
+    "match",
+    "match_images",
+    "similarity_map",
+]

@@ -1,0 +1,122 @@
+"""Nearest-neighbour search of unit-norm descriptors by inner product.
+
+    scores, idx = nearest_neighbors(q, db, k=2)   # q: Q x C, db: N x C -> Q x k, Q x k
+
+For unit vectors the nearest neighbour in L2 is the one with the largest inner
+product (``d^2 = 2 - 2 s``). The Q x N score matrix is never stored. On a CPU the
+search runs in two passes, because an arg-max over scores costs more than the
+product itself when C is small (32-64):
+
+1. coarse: multiply the database in blocks of ``db_block`` rows by the queries
+   and keep, per query, only the two largest block maxima and which blocks they
+   came from (a values-only max over a cache-resident block is cheap);
+2. refine: recompute the winning block of each query and take its top-2 there.
+
+The best match lies in the best block; the second best is either the runner-up
+inside that block or the maximum of the second-best block. Results are exact.
+On CUDA a plain blocked product with top-k is already fast and is used instead.
+"""
+from __future__ import annotations
+
+import torch
+
+CPU_DB_BLOCK = 512  # rows of the database per coarse block (scores block: 512 x query_block)
+CPU_QUERY_BLOCK = 2048  # queries per pass; 512 x 2048 float32 scores = 4 MB, cache-sized
+REFINE_CHUNK = 256  # queries refined at once (gathers REFINE_CHUNK x db_block x C floats)
+GPU_BLOCK_BYTES = 1 << 30  # score block budget on CUDA
+
+
+def descriptor_distance(scores: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance between unit vectors from their inner product."""
+    return torch.sqrt(torch.clamp(2.0 - 2.0 * scores, min=0.0))
+
+
+@torch.no_grad()
+def nearest_neighbors(
+    queries: torch.Tensor,
+    database: torch.Tensor,
+    k: int = 1,
+    query_block: int | None = None,
+    db_block: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k (k = 1 or 2) database rows by inner product for every query.
+
+    queries: Q x C, database: N x C, same device and dtype.
+    Returns scores Q x k (descending) and indices Q x k (int64).
+    """
+    if queries.ndim != 2 or database.ndim != 2 or queries.shape[1] != database.shape[1]:
+        raise ValueError(f"expected Q x C and N x C, got {tuple(queries.shape)} and {tuple(database.shape)}")
+    if k not in (1, 2) or k > database.shape[0]:
+        raise ValueError(f"k={k} must be 1 or 2 and at most the database size {database.shape[0]}")
+    if queries.shape[0] == 0:
+        return queries.new_zeros((0, k)), torch.zeros((0, k), dtype=torch.long, device=queries.device)
+    if queries.device.type == "cuda":
+        return _search_dense(queries, database, k, query_block)
+    qb = query_block or CPU_QUERY_BLOCK
+    parts = [_search_two_pass(queries[i : i + qb], database, k, db_block or CPU_DB_BLOCK) for i in range(0, len(queries), qb)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def _search_dense(queries: torch.Tensor, database: torch.Tensor, k: int, query_block: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blocked product + topk: one large product per query block (GPU)."""
+    qb = query_block or max(1, GPU_BLOCK_BYTES // (4 * database.shape[0]))
+    scores, idx = [], []
+    for i in range(0, len(queries), qb):
+        s, j = (queries[i : i + qb] @ database.t()).topk(k, dim=1)
+        scores.append(s)
+        idx.append(j)
+    return torch.cat(scores), torch.cat(idx)
+
+
+def _search_two_pass(queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    num_q, num_db = queries.shape[0], database.shape[0]
+    dtype, device = queries.dtype, queries.device
+    q_t = queries.t()
+    # Per query: best and second-best block maxima and their block numbers.
+    top1 = torch.full((num_q,), -float("inf"), dtype=dtype, device=device)
+    top2 = top1.clone()
+    blk1 = torch.zeros(num_q, dtype=torch.long, device=device)
+    blk2 = blk1.clone()
+    buf = torch.empty((min(db_block, num_db), num_q), dtype=dtype, device=device)
+    for b, d0 in enumerate(range(0, num_db, db_block)):
+        d1 = min(d0 + db_block, num_db)
+        s = buf[: d1 - d0]
+        torch.mm(database[d0:d1], q_t, out=s)  # db_block x Q; a max over rows vectorises well
+        m = s.amax(dim=0)
+        new_best = m > top1
+        if k == 2:  # the old best moves down, or m slots in between
+            blk2 = torch.where(new_best, blk1, torch.where(m > top2, b, blk2))
+            top2 = torch.where(new_best, top1, torch.maximum(top2, m))
+        top1 = torch.where(new_best, m, top1)
+        blk1 = torch.where(new_best, b, blk1)
+
+    scores, idx = _top_in_blocks(queries, database, blk1, db_block, k)
+    if k == 2:
+        # The runner-up is inside the best block or is the second-best block's maximum.
+        other = top2 > scores[:, 1]
+        if other.any():
+            s2, i2 = _top_in_blocks(queries[other], database, blk2[other], db_block, 1)
+            scores[other, 1] = s2[:, 0]
+            idx[other, 1] = i2[:, 0]
+    return scores, idx
+
+
+def _top_in_blocks(
+    queries: torch.Tensor, database: torch.Tensor, blocks: torch.Tensor, db_block: int, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k of each query within its own database block. blocks: Q -> Q x k, Q x k."""
+    num_q, num_db = queries.shape[0], database.shape[0]
+    k_in = min(k, db_block)
+    scores = torch.full((num_q, k), -float("inf"), dtype=queries.dtype, device=queries.device)
+    idx = torch.zeros((num_q, k), dtype=torch.long, device=queries.device)
+    offsets = torch.arange(db_block, device=queries.device)
+    for i in range(0, num_q, REFINE_CHUNK):
+        rows = blocks[i : i + REFINE_CHUNK, None] * db_block + offsets  # R x db_block
+        valid = rows < num_db  # the last block may be short
+        rows = rows.clamp_max(num_db - 1)
+        s = torch.bmm(database[rows], queries[i : i + REFINE_CHUNK, :, None])[:, :, 0]
+        s = s.masked_fill(~valid, -float("inf"))
+        top_s, top_j = s.topk(k_in, dim=1)
+        scores[i : i + REFINE_CHUNK, :k_in] = top_s
+        idx[i : i + REFINE_CHUNK, :k_in] = rows.gather(1, top_j)
+    return scores, idx
