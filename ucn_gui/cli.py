@@ -1,0 +1,102 @@
+"""``ucn-match``: match two images from the command line.
+
+    ucn-match a.jpg b.jpg -o matches.npz --max-size 640 --viz matches.png
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .core.checkpoint import CheckpointError, load_model
+from .core.export import MATCH_FORMATS, draw_matches, save_matches, save_png
+from .core.features import pick_device
+from .core.filters import FilterSettings, apply_filters
+from .core.image import ImageLoadError, load_image
+from .core.keypoints import KEYPOINT_MODES, read_points_file
+from .core.matching import MatchOptions, match_images
+from .core.zoo import ModelNotFound, default_model_path, resolve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ucn-match", description="Dense UCN correspondences between two images.")
+    p.add_argument("image0", type=Path)
+    p.add_argument("image1", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help=f"matches file ({', '.join(MATCH_FORMATS)})")
+    p.add_argument("--weights", help="weights file or zoo name (default: the bundled model)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    p.add_argument("--max-size", type=int, default=None, metavar="PX", help="run the network on a copy at most PX on its long side")
+    p.add_argument("--keypoints", choices=KEYPOINT_MODES, default="sift")
+    p.add_argument("--max-keypoints", type=int, default=2000, help="SIFT query points (default 2000)")
+    p.add_argument("--grid-stride", type=int, default=8, metavar="PX")
+    p.add_argument("--query-points", type=Path, help="text file, one 'x y' per line (original pixels of image 0)")
+    p.add_argument("--reciprocity", type=float, default=4.0, metavar="PX", help="max reciprocity error (default 4; <0 disables)")
+    p.add_argument("--stability", type=float, default=4.0, metavar="PX", help="max stability error (default 4; <0 disables)")
+    p.add_argument("--stability-mode", choices=("diagonal", "all8"), default="diagonal")
+    p.add_argument("--max-ratio", type=float, default=None, help="max nearest/second-nearest distance ratio")
+    p.add_argument("--ransac", choices=("homography", "fundamental"), default=None)
+    p.add_argument("--ransac-threshold", type=float, default=3.0, metavar="PX")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--viz", type=Path, help="write a PNG of the kept matches")
+    p.add_argument("--viz-lines", action="store_true", help="draw lines in the PNG too")
+    p.add_argument("-q", "--quiet", action="store_true")
+    return p
+
+
+def _fail(msg: str) -> int:
+    print(f"ucn-match: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.output.suffix.lower() not in MATCH_FORMATS:
+        return _fail(f"{args.output}: output must end in {', '.join(MATCH_FORMATS)}")
+    try:
+        weights = resolve(args.weights) if args.weights else default_model_path()
+        if weights is None:
+            return _fail("no default model is bundled yet; pass --weights FILE")
+        device = pick_device(args.device)
+        loaded = load_model(weights, device)
+        img0 = load_image(args.image0, args.max_size)
+        img1 = load_image(args.image1, args.max_size)
+        points0 = read_points_file(str(args.query_points)) if args.query_points else None
+    except (ModelNotFound, CheckpointError, ImageLoadError, RuntimeError) as exc:
+        return _fail(str(exc))
+    except (OSError, ValueError) as exc:
+        return _fail(str(exc))
+
+    options = MatchOptions(keypoints=args.keypoints, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
+                           stability=args.stability_mode, seed=args.seed)
+    filters = FilterSettings(
+        reciprocity=args.reciprocity if args.reciprocity >= 0 else None,
+        stability=args.stability if args.stability >= 0 else None,
+        max_ratio=args.max_ratio, ransac=args.ransac, ransac_threshold=args.ransac_threshold,
+    )
+    t0 = time.perf_counter()
+    _, matches = match_images(loaded.model, img0, img1, options, device, points0)
+    mask = apply_filters(matches, filters)
+    elapsed = time.perf_counter() - t0
+    settings = {
+        "image0": str(args.image0), "image1": str(args.image1), "weights": str(weights),
+        "architecture": loaded.arch, "n_out": loaded.n_out, "device": str(device), "max_size": args.max_size,
+        "keypoints": "given" if points0 is not None else args.keypoints, "max_keypoints": args.max_keypoints,
+        "grid_stride": args.grid_stride, "stability_mode": args.stability_mode, "seed": args.seed,
+        **{f"filter_{k}": v for k, v in filters.to_dict().items()},
+    }
+    try:
+        save_matches(args.output, matches, mask, settings)
+        if args.viz:
+            save_png(args.viz, draw_matches(img0.rgb, img1.rgb, matches.keypoints0[mask], matches.keypoints1[mask], args.viz_lines))
+    except OSError as exc:
+        return _fail(f"cannot write output: {exc}")
+    if not args.quiet:
+        print(f"{int(mask.sum())} of {len(matches)} matches kept ({elapsed:.2f} s on {device}) -> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
