@@ -81,6 +81,10 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
     return allowed
 
 
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A pickle asked for a global outside the allow-list."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     _allowed = _allowed_globals()
 
@@ -88,7 +92,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"refused to load global {module}.{name}: not on the allow-list") from None
+            raise _RefusedGlobal(f"refused to load global {module}.{name}: not on the allow-list") from None
 
 
 class _RestrictedPickleModule:
@@ -119,8 +123,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except Exception:  # not plain weights: try the open-ucn layout with our narrow allow-list
         try:
             obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule)
-        except pickle.UnpicklingError as exc:
-            raise CheckpointError(f"{path}: unsafe or unsupported model file ({exc})") from None
+        except _RefusedGlobal as exc:
+            raise CheckpointError(f"{path}: unsafe model file, not loaded ({exc})") from None
         except Exception as exc:
             raise CheckpointError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, Mapping):

@@ -1,0 +1,169 @@
+"""Nearest-neighbour search, matching on a known shift, filters, and image loading."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ucn_gui.core.filters import FilterSettings, apply_filters, filter_mask, ransac_mask
+from ucn_gui.core.image import load_image, prepare_image, read_rgb
+from ucn_gui.core.keypoints import grid_points, read_points_file, sift_points
+from ucn_gui.core.matching import Cancelled, MatchOptions, PairFeatures, match, match_images, similarity_map
+from ucn_gui.core.model import build_model
+from ucn_gui.core.nn import descriptor_distance, nearest_neighbors
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _unit(n: int, c: int, seed: int, device: str = "cpu") -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.normalize(torch.randn(n, c, generator=g), dim=1).to(device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("num_q,num_db,c,db_block", [(700, 5000, 32, 512), (3, 1, 8, 512), (50, 1300, 64, 100), (2500, 777, 16, 64)])
+def test_nn_equals_brute_force(device, num_q, num_db, c, db_block):
+    q, db = _unit(num_q, c, 1, device), _unit(num_db, c, 2, device)
+    ref_s, ref_i = (q @ db.t()).topk(min(2, num_db), dim=1)
+    for k in (1, 2):
+        if k > num_db:
+            continue
+        s, i = nearest_neighbors(q, db, k=k, db_block=db_block)
+        assert torch.equal(i, ref_i[:, :k])
+        assert torch.allclose(s, ref_s[:, :k], atol=1e-5)
+
+
+def test_nn_runner_up_in_another_block():
+    # Query equal to row 0; its runner-up sits in the last block, not the first.
+    db = _unit(600, 8, 3)
+    q = db[:1].clone()
+    db[599] = torch.nn.functional.normalize(q[0] + 0.01 * db[5], dim=0)
+    s, i = nearest_neighbors(q, db, k=2, db_block=100)
+    assert i.tolist() == [[0, 599]]
+
+
+def test_descriptor_distance_of_unit_vectors():
+    a, b = _unit(10, 16, 4), _unit(10, 16, 5)
+    d = descriptor_distance((a * b).sum(1))
+    assert torch.allclose(d, (a - b).norm(dim=1), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def shifted_pair(terrace_pair):
+    """Two crops of one photo, image 1 = image 0 moved by (dx, dy) = (-16, -8): a multiple of the
+    network's total stride (8), so exact matches are possible even with random weights."""
+    rgb = read_rgb(terrace_pair[0])
+    a = prepare_image(rgb[40:240, 60:360])
+    b = prepare_image(rgb[48:248, 76:376])
+    return a, b, np.array([-16.0, -8.0], np.float32)
+
+
+@pytest.fixture(scope="module")
+def shift_matches(shifted_pair):
+    a, b, _ = shifted_pair
+    torch.manual_seed(0)
+    model = build_model("ResUNetBN2F", 16).eval()
+    return match_images(model, a, b, MatchOptions(keypoints="grid", grid_stride=6))
+
+
+def test_known_shift_recovered_on_textured_regions(shifted_pair, shift_matches):
+    a, b, shift = shifted_pair
+    pair, ms = shift_matches
+    # Points whose true match is inside image 1, away from the borders (the crop changes them).
+    expected = ms.keypoints0 + shift
+    inside = (expected[:, 0] >= 16) & (expected[:, 1] >= 16) & (expected[:, 0] < 284) & (expected[:, 1] < 184)
+    gray = a.gray
+    texture = np.array([gray[int(y) - 3 : int(y) + 4, int(x) - 3 : int(x) + 4].std() for x, y in ms.keypoints0])
+    sel = inside & (texture > 0.03)
+    assert sel.sum() > 200
+    err = np.linalg.norm(ms.keypoints1[sel] - expected[sel], axis=1)
+    assert np.median(err) == 0.0
+    assert (err <= 1.0).mean() > 0.9
+    # Correct matches come back to where they started: small reciprocity errors.
+    assert np.median(ms.reciprocity_error[sel]) == 0.0
+    keep = filter_mask(ms, FilterSettings(reciprocity=1.0, stability=2.0))
+    kept_err = np.linalg.norm(ms.keypoints1[keep] - (ms.keypoints0[keep] + shift), axis=1)
+    assert keep.sum() > 100 and (kept_err <= 1.0).mean() > 0.97
+
+
+def test_stability_all8_is_worst_of_neighbours(shifted_pair, shift_matches):
+    pair, ms = shift_matches
+    ms8 = match(pair, MatchOptions(keypoints="grid", grid_stride=6, stability="all8"))
+    assert np.array_equal(ms8.keypoints1, ms.keypoints1)
+    assert np.all(ms8.stability_error >= ms.stability_error - 1e-5)
+    again = match(pair, MatchOptions(keypoints="grid", grid_stride=6))
+    assert np.array_equal(again.stability_error, ms.stability_error), "seeded: results repeat"
+
+
+def test_given_points_in_order_and_original_pixels(terrace_pair, tiny_model_file):
+    from ucn_gui.core.checkpoint import load_model
+
+    model = load_model(tiny_model_file).model
+    a, b = load_image(terrace_pair[0], max_side=200), load_image(terrace_pair[1], max_side=200)
+    assert a.original_size == (744, 496) and a.size == (200, 133)
+    pts = np.array([[700.0, 10.0], [5.5, 480.0], [372.0, 248.0]], np.float32)
+    _, ms = match_images(model, a, b, points0=pts)
+    assert np.array_equal(ms.keypoints0, pts)
+    assert ms.keypoints1[:, 0].max() < 744 and ms.keypoints1[:, 1].max() < 496
+    assert ms.keypoints1.min() >= -0.5
+
+
+def test_similarity_map_agrees_with_match(shift_matches):
+    pair, ms = shift_matches
+    x, y = ms.keypoints0[100]
+    sim, best = similarity_map(pair, float(x), float(y))
+    assert sim.shape == (pair.image1.size[1], pair.image1.size[0])
+    assert np.allclose(best, ms.keypoints1[100])
+    assert sim.max() <= 1.0001
+
+
+def test_cancel_between_stages(shifted_pair):
+    a, b, _ = shifted_pair
+    stages = []
+    with pytest.raises(Cancelled):
+        match_images(build_model("ResUNetBN2F", 8), a, b, progress=lambda s, f: stages.append(s), cancel=lambda: len(stages) >= 1)
+    assert stages == ["features image 0"]
+
+
+def test_filters_pure_and_switchable(shift_matches):
+    _, ms = shift_matches
+    off = FilterSettings(reciprocity=None, stability=None)
+    assert filter_mask(ms, off).all()
+    loose, tight = filter_mask(ms, FilterSettings(4, 4)), filter_mask(ms, FilterSettings(1, 1))
+    assert tight.sum() <= loose.sum() and not (tight & ~loose).any()
+    ratio = filter_mask(ms, FilterSettings(None, None, max_ratio=0.8))
+    assert np.array_equal(ratio, ms.ratio <= 0.8)
+
+
+def test_ransac_removes_outliers():
+    rng = np.random.default_rng(0)
+    from ucn_gui.core.matching import MatchSet
+
+    p0 = rng.uniform(0, 500, (300, 2)).astype(np.float32)
+    H = np.array([[0.9, 0.1, 20], [-0.05, 1.1, 5], [1e-4, 0, 1]])
+    p1h = np.c_[p0, np.ones(300)] @ H.T
+    p1 = (p1h[:, :2] / p1h[:, 2:]).astype(np.float32)
+    p1[:60] = rng.uniform(0, 500, (60, 2))
+    z = np.zeros(300, np.float32)
+    ms = MatchSet(p0, p1, z, z, z, z)
+    inl = ransac_mask(ms, np.ones(300, bool), "homography", 2.0)
+    assert inl[60:].mean() > 0.98 and inl[:60].mean() < 0.1
+    assert apply_filters(ms, FilterSettings(ransac="fundamental")).sum() >= 240
+
+
+def test_keypoint_sources(terrace_pair):
+    img = load_image(terrace_pair[0])
+    pts = sift_points(img.gray, 500)
+    assert 100 < len(pts) <= 500
+    assert len(np.unique(np.round(pts), axis=0)) == len(pts)
+    g = grid_points(20, 10, 4)
+    assert g.shape == (10, 2) and g[0].tolist() == [2, 2]
+
+
+def test_points_file(tmp_path):
+    f = tmp_path / "p.txt"
+    f.write_text("# x y\n10 20\n3.5, 4\n\n")
+    assert read_points_file(str(f)).tolist() == [[10, 20], [3.5, 4]]
+    f.write_text("10 20 30\n")
+    with pytest.raises(ValueError, match="p.txt:1"):
+        read_points_file(str(f))
