@@ -1,0 +1,57 @@
+"""Training checkpoints that the app opens directly, written so a killed run never leaves half a file.
+
+A checkpoint is a dict of plain types only (tensors, numbers, strings, lists, dicts),
+so ``torch.load(weights_only=True)`` accepts it and ``ucn_gui.core.checkpoint.load_model``
+reads ``state_dict`` plus ``config['model']`` / ``config['model_n_out']``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ucn_gui.core.checkpoint import atomic_write, save_model
+from ucn_gui.core.model import ResUNet2
+
+LATEST = "checkpoint.pth"
+BEST = "best_val_checkpoint.pth"
+BEST_EXPORT = "best.safetensors"
+FINAL_EXPORT = "final.safetensors"
+
+
+def _cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_cpu(v) for v in obj]
+    return obj
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Atomically torch.save ``state`` (tensors moved to the CPU)."""
+    path = Path(path)
+    data = _cpu(state)
+    atomic_write(path, lambda tmp: torch.save(data, tmp))
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A training checkpoint (a folder means its checkpoint.pth); plain types only, never code."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / LATEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "optimizer", "scheduler", "epoch"):
+        if key not in ck:
+            raise ValueError(f"{path}: not a training checkpoint (no {key!r}); use --weights for plain models")
+    return ck
+
+
+def export_model(path: str | Path, model: ResUNet2, card: dict[str, Any]) -> Path:
+    """App-ready safetensors plus its JSON model card."""
+    return save_model(path, model, card)

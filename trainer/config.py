@@ -1,0 +1,151 @@
+"""Command-line options: the seed's flag names and defaults, plus what this trainer adds.
+
+    cfg = parse_args(["--dataset", "homography", "--data_dir", "photos", "--model", "ResUNetBN2F"])
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from ucn_gui.core.model import ARCHITECTURES
+
+DATASET_ALIASES = {"yfcc": "yfcc", "yfcc100mdataset": "yfcc", "yfcc100m": "yfcc", "homography": "homography"}
+
+
+def str2bool(v: str) -> bool:
+    if v.lower() in ("true", "1", "yes", "on"):
+        return True
+    if v.lower() in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {v!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m trainer",
+        description="Train a UCN model with the hardest-contrastive loss (YFCC or any folder of photos).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("output")
+    g.add_argument("--out_dir", default="runs/ucn", help="checkpoints, logs, plots and the exported model")
+    g.add_argument("--stat_freq", type=int, default=40, help="log the loss every this many iterations")
+    g.add_argument("--save_freq_epoch", type=int, default=0, help="also keep checkpoint_epochNNN.pth every N epochs (0: latest only)")
+
+    g = p.add_argument_group("loss (the seed's)")
+    g.add_argument("--num_pos_per_batch", type=int, default=1024, help="positives sampled per image pair")
+    g.add_argument("--num_hn_samples_per_batch", type=int, default=40000, help="hardest-negative candidates per image")
+    g.add_argument("--pos_thresh", type=float, default=0.1, help="margin on squared positive distances")
+    g.add_argument("--neg_thresh", type=float, default=1.4, help="margin on squared negative distances")
+    g.add_argument("--neg_weight", type=float, default=1.0)
+    g.add_argument("--ucn_inlier_threshold_pixel", type=float, default=4.0,
+                   help="pixels: negatives closer than this to the true match are excluded; validation hit radius")
+
+    g = p.add_argument_group("loop")
+    g.add_argument("--batch_size", type=int, default=2)
+    g.add_argument("--val_batch_size", type=int, default=1)
+    g.add_argument("--iter_size", type=int, default=1, help="accumulate gradients over this many batches")
+    g.add_argument("--train_max_iter", type=int, default=2000, help="iterations per epoch")
+    g.add_argument("--val_max_iter", type=int, default=400, help="validation pairs per epoch")
+    g.add_argument("--max_epoch", type=int, default=100)
+    g.add_argument("--test_valid", type=str2bool, default=True, help="validate each epoch")
+    g.add_argument("--val_epoch_freq", type=int, default=1)
+    g.add_argument("--best_val_metric", default="hit_ratio",
+                   choices=["hit_ratio", "reciprocity_ratio", "reciprocity_hit_ratio"])
+    g.add_argument("--seed", type=int, default=0, help="everything random derives from it: a run repeats")
+    g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    g.add_argument("--num_workers", type=int, default=None, help="data loading processes (sets both below)")
+    g.add_argument("--train_num_workers", type=int, default=2)
+    g.add_argument("--val_num_workers", type=int, default=1)
+    g.add_argument("--use_gpu", type=str2bool, default=True, help="the seed's switch; false forces the CPU")
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="ResUNetBN2D2", choices=sorted(ARCHITECTURES))
+    g.add_argument("--model_n_out", type=int, default=64, help="descriptor channels")
+    g.add_argument("--bn_momentum", type=float, default=0.05)
+    g.add_argument("--weights", default=None, help="start from any model file the app can load")
+    g.add_argument("--resume", default=None, help="a training checkpoint (or its folder) to continue")
+
+    g = p.add_argument_group("optimizer")
+    g.add_argument("--optimizer", default="SGD", type=str.lower, choices=["sgd", "adam"])
+    g.add_argument("--lr", type=float, default=None, help="default 0.1 for SGD (the seed), 1e-3 for Adam")
+    g.add_argument("--momentum", type=float, default=0.8)
+    g.add_argument("--weight_decay", type=float, default=1e-4)
+    g.add_argument("--adam_beta1", type=float, default=0.9)
+    g.add_argument("--adam_beta2", type=float, default=0.999)
+    g.add_argument("--exp_gamma", type=float, default=0.99, help="learning rate x this after every epoch")
+
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="YFCC100MDataset", type=str.lower, choices=sorted(DATASET_ALIASES),
+                   help="YFCC100MDataset (the seed) or homography (any folder of photos)")
+    g.add_argument("--data_dir_raw", default=None, help="YFCC: the raw data set")
+    g.add_argument("--data_dir_processed", default=None, help="YFCC: output of python -m trainer.prepare_yfcc")
+    g.add_argument("--train_phase", default="train")
+    g.add_argument("--val_phase", default="val")
+    g.add_argument("--scenes", nargs="+", default=None, help="YFCC: only scenes whose names start with these")
+    g.add_argument("--obj_num_kp", type=int, default=2000, help="YFCC: SIFT keypoints per image")
+    g.add_argument("--inlier_threshold_pixel", type=float, default=0.01,
+                   help="YFCC: symmetric epipolar distance (normalised coordinates) below which a SIFT match is positive")
+    g.add_argument("--use_ratio_test", type=str2bool, default=False, help="YFCC: ratio test on SIFT matches")
+    g.add_argument("--data_dir", nargs="+", default=None, help="homography: one or more folders of photos (searched recursively)")
+    g.add_argument("--val_data_dir", nargs="+", default=None, help="homography: folders for validation pairs")
+    g.add_argument("--val_split", type=float, default=0.0,
+                   help="homography without --val_data_dir: hold out this share of the photos for validation "
+                        "(0: validate on fixed synthetic pairs of the training photos)")
+    g.add_argument("--crop_size", type=int, default=256, help="homography: side of the square crops")
+    g.add_argument("--max_image_side", type=int, default=None,
+                   help="photos are shrunk to this long side on load (homography default 640; YFCC default: full size)")
+    g.add_argument("--max_rotation", type=float, default=30.0, help="homography: degrees")
+    g.add_argument("--min_scale", type=float, default=0.7, help="homography: zoom range of the second image")
+    g.add_argument("--max_scale", type=float, default=1.4)
+    g.add_argument("--perspective", type=float, default=0.1, help="homography: corner jitter, fraction of the side")
+    g.add_argument("--min_correspondences", type=int, default=None,
+                   help="skip a sample with fewer (homography default 64, YFCC 16)")
+    return p
+
+
+def finalize(cfg: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Fill defaults that depend on other options and check the combination."""
+    cfg.dataset = DATASET_ALIASES[cfg.dataset]
+    if cfg.lr is None:
+        cfg.lr = 0.1 if cfg.optimizer == "sgd" else 1e-3
+    if cfg.num_workers is not None:
+        cfg.train_num_workers = cfg.val_num_workers = cfg.num_workers
+    if not cfg.use_gpu and cfg.device == "auto":
+        cfg.device = "cpu"
+    if cfg.dataset == "homography":
+        if not cfg.data_dir:
+            parser.error("--dataset homography needs --data_dir FOLDER [FOLDER ...]")
+        if cfg.max_image_side is None:
+            cfg.max_image_side = 640
+        if cfg.min_correspondences is None:
+            cfg.min_correspondences = 64
+    else:
+        if not cfg.data_dir_raw or not cfg.data_dir_processed:
+            parser.error("YFCC training needs --data_dir_raw and --data_dir_processed (or use --dataset homography --data_dir ...)")
+        if cfg.max_image_side is None:
+            cfg.max_image_side = 0
+        if cfg.min_correspondences is None:
+            cfg.min_correspondences = 16
+    for name in ("batch_size", "iter_size", "train_max_iter", "max_epoch", "num_pos_per_batch", "num_hn_samples_per_batch"):
+        if getattr(cfg, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    return cfg
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    return finalize(parser.parse_args(argv), parser)
+
+
+def to_plain(cfg: argparse.Namespace) -> dict[str, Any]:
+    """The options as plain types only, for checkpoints that torch.load(weights_only=True) opens."""
+    out: dict[str, Any] = {}
+    for k, v in vars(cfg).items():
+        if v is None or isinstance(v, (bool, int, float, str)):
+            out[k] = v
+        elif isinstance(v, (list, tuple)):
+            out[k] = [str(x) for x in v]
+        else:
+            out[k] = str(v)
+    return out

@@ -1,0 +1,68 @@
+"""Training and validation data sets chosen by the command line."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import VALIDATION_STREAM, KeySampler, Skipped, collate_pairs
+from .homography import HomographyDataset, HomographyParams, list_images
+from .yfcc import YFCCDataset, YFCCParams
+
+__all__ = [
+    "VALIDATION_STREAM",
+    "HomographyDataset",
+    "HomographyParams",
+    "KeySampler",
+    "Skipped",
+    "YFCCDataset",
+    "YFCCParams",
+    "collate_pairs",
+    "make_datasets",
+]
+
+
+def homography_params(cfg: argparse.Namespace) -> HomographyParams:
+    return HomographyParams(
+        crop_size=cfg.crop_size,
+        max_rotation_deg=cfg.max_rotation,
+        min_scale=cfg.min_scale,
+        max_scale=cfg.max_scale,
+        perspective=cfg.perspective,
+        max_image_side=cfg.max_image_side,
+        min_correspondences=cfg.min_correspondences,
+    )
+
+
+def make_datasets(cfg: argparse.Namespace) -> tuple[Any, Any | None]:
+    """(train, validation or None) for the options in ``cfg``."""
+    if cfg.dataset == "homography":
+        params = homography_params(cfg)
+        train = HomographyDataset(cfg.data_dir, params, seed=cfg.seed)
+        if cfg.val_data_dir:
+            val = HomographyDataset(cfg.val_data_dir, params, seed=cfg.seed + 1)
+        elif cfg.val_split > 0:
+            files = train.files
+            n_val = max(1, round(len(files) * cfg.val_split))
+            if n_val >= len(files):
+                raise ValueError(f"--val_split {cfg.val_split} leaves no training photos out of {len(files)}")
+            # Every k-th photo, so the held-out ones spread over all folders.
+            step = len(files) / n_val
+            held = {files[int(i * step)] for i in range(n_val)}
+            train = HomographyDataset([f for f in files if f not in held], params, seed=cfg.seed)
+            val = HomographyDataset(sorted(held), params, seed=cfg.seed + 1)
+        else:
+            val = HomographyDataset(cfg.data_dir, params, seed=cfg.seed + 1)
+        return train, val
+    params = YFCCParams(
+        num_keypoints=cfg.obj_num_kp,
+        inlier_threshold=cfg.inlier_threshold_pixel,
+        use_ratio_test=cfg.use_ratio_test,
+        max_image_side=cfg.max_image_side,
+        min_correspondences=cfg.min_correspondences,
+    )
+    train = YFCCDataset(cfg.data_dir_raw, cfg.data_dir_processed, cfg.train_phase, params, cfg.seed, cfg.scenes)
+    try:
+        val = YFCCDataset(cfg.data_dir_raw, cfg.data_dir_processed, cfg.val_phase, params, cfg.seed + 1, cfg.scenes)
+    except FileNotFoundError:
+        val = None
+    return train, val

@@ -1,0 +1,217 @@
+"""Hardest-contrastive loss (FCGF, ICCV'19) for dense 2D descriptors, as open-ucn trains with it.
+
+    out = hardest_contrastive_loss(F0, F1, pairs, generator=g)   # F: C x H x W, pairs: P x 4
+    out.loss.backward()
+
+Mining runs without gradient and in chunks, so memory is O(chunk x candidates),
+never positives x candidates x channels; the gradient then flows only through the
+selected positive and hardest-negative distances.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+# Elements of one (queries x candidates) block during mining: 4M floats = 16 MB.
+MINING_CHUNK_ELEMENTS = 1 << 22
+
+
+@dataclass
+class LossParams:
+    """The seed's margins, on SQUARED descriptor distances."""
+
+    pos_thresh: float = 0.1
+    neg_thresh: float = 1.4
+    neg_weight: float = 1.0
+    num_pos: int = 1024
+    num_candidates: int = 40000
+    # Candidates within this many pixels of the true match are not negatives.
+    inlier_threshold_pixel: float = 4.0
+
+
+@dataclass
+class LossOutput:
+    """Loss of one image pair (or the mean over a batch) and what was selected, for tests and logs."""
+
+    loss: torch.Tensor
+    pos_loss: torch.Tensor
+    neg_loss: torch.Tensor
+    num_pos: int = 0
+    mining_seconds: float = 0.0
+    # Flat pixel indices (y * W + x) of what the gradient can reach, per pair.
+    selected0: list[torch.Tensor] = field(default_factory=list)
+    selected1: list[torch.Tensor] = field(default_factory=list)
+
+
+@torch.no_grad()
+def mine_hardest_negatives(
+    queries: torch.Tensor,
+    candidates: torch.Tensor,
+    match_xy: torch.Tensor,
+    candidate_xy: torch.Tensor,
+    exclusion_radius: float,
+    chunk_elements: int = MINING_CHUNK_ELEMENTS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each query, the candidate with the smallest squared distance that is not near its true match.
+
+    queries:      P x C descriptors
+    candidates:   N x C descriptors
+    match_xy:     P x 2 (x, y) true match of each query, in the candidates' image
+    candidate_xy: N x 2 (x, y) pixel of each candidate
+    Returns (index P long into candidates, valid P bool); valid is False when every
+    candidate lies within ``exclusion_radius`` of the true match.
+    """
+    P, N = queries.shape[0], candidates.shape[0]
+    device = queries.device
+    best = torch.zeros(P, dtype=torch.long, device=device)
+    valid = torch.zeros(P, dtype=torch.bool, device=device)
+    if P == 0 or N == 0:
+        return best, valid
+    q = queries.float()
+    c = candidates.float()
+    c_sq = (c * c).sum(1)  # N
+    cxy = candidate_xy.to(device=device, dtype=torch.float32)
+    mxy = match_xy.to(device=device, dtype=torch.float32)
+    r2 = float(exclusion_radius) ** 2
+    step = max(1, chunk_elements // N)
+    for s in range(0, P, step):
+        qs = q[s : s + step]
+        # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one matmul, no P x N x C difference tensor.
+        d2 = torch.addmm(c_sq[None, :], qs, c.t(), beta=1.0, alpha=-2.0)
+        d2 += (qs * qs).sum(1, keepdim=True)
+        m = mxy[s : s + step]
+        # Exact (not matmul-based) pixel distances, so the exclusion border is sharp.
+        near = (m[:, :1] - cxy[None, :, 0]).pow_(2) + (m[:, 1:] - cxy[None, :, 1]).pow_(2) <= r2
+        d2.masked_fill_(near, float("inf"))
+        dmin, idx = d2.min(1)
+        best[s : s + step] = idx
+        valid[s : s + step] = torch.isfinite(dmin)
+    return best, valid
+
+
+def _pixel_index(xy: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """P x 2 float (x, y) -> P flat indices y * W + x of the nearest pixel.
+
+    Rounds rather than floors (the seed floors): OpenCV keypoints and our homography
+    grid both put pixel centres at integer coordinates.
+    """
+    x = xy[:, 0].round().long().clamp_(0, width - 1)
+    y = xy[:, 1].round().long().clamp_(0, height - 1)
+    return y * width + x
+
+
+def _flat_xy(index: torch.Tensor, width: int) -> torch.Tensor:
+    """Flat indices -> K x 2 float (x, y)."""
+    return torch.stack((index % width, torch.div(index, width, rounding_mode="floor")), 1).float()
+
+
+def pair_loss(
+    F0: torch.Tensor,
+    F1: torch.Tensor,
+    pairs: torch.Tensor,
+    params: LossParams,
+    size0: tuple[int, int] | None = None,
+    size1: tuple[int, int] | None = None,
+    generator: torch.Generator | None = None,
+) -> LossOutput:
+    """Hardest-contrastive loss of one image pair.
+
+    F0: C x H0 x W0, F1: C x H1 x W1 descriptors (padded maps allowed).
+    pairs: P x 4 float (x0, y0, x1, y1) ground-truth correspondences in pixels.
+    size0 / size1: (h, w) of the valid (unpadded) region; candidates come only from it.
+    """
+    C, H0, W0 = F0.shape
+    _, H1, W1 = F1.shape
+    h0, w0 = size0 or (H0, W0)
+    h1, w1 = size1 or (H1, W1)
+    zero = F0.sum() * 0.0 + F1.sum() * 0.0  # keeps the graph (and DDP) whole when a pair has no positives
+    if len(pairs) == 0:
+        return LossOutput(loss=zero, pos_loss=zero, neg_loss=zero)
+
+    pairs = pairs.float().cpu()
+    num_pos = min(params.num_pos, len(pairs))
+    sel = torch.randperm(len(pairs), generator=generator)[:num_pos]
+    xy0, xy1 = pairs[sel, :2], pairs[sel, 2:]
+    pos0 = _pixel_index(xy0, H0, W0)
+    pos1 = _pixel_index(xy1, H1, W1)
+
+    # Candidates: random pixels of each image's valid region, drawn without replacement.
+    n0 = min(params.num_candidates, h0 * w0)
+    n1 = min(params.num_candidates, h1 * w1)
+    cand0 = torch.randperm(h0 * w0, generator=generator)[:n0]
+    cand1 = torch.randperm(h1 * w1, generator=generator)[:n1]
+    cxy0, cxy1 = _flat_xy(cand0, w0), _flat_xy(cand1, w1)
+    cand0 = (cxy0[:, 1].long() * W0 + cxy0[:, 0].long())  # into the padded map
+    cand1 = (cxy1[:, 1].long() * W1 + cxy1[:, 0].long())
+
+    dev = F0.device
+    pos0, pos1, cand0, cand1 = pos0.to(dev), pos1.to(dev), cand0.to(dev), cand1.to(dev)
+    flat0, flat1 = F0.reshape(C, -1), F1.reshape(C, -1)
+    q0, q1 = flat0[:, pos0].t(), flat1[:, pos1].t()  # P x C, with gradient
+
+    t = time.perf_counter()
+    hn1, ok01 = mine_hardest_negatives(q0.detach(), flat1[:, cand1].t().detach(), xy1, cxy1, params.inlier_threshold_pixel)
+    hn0, ok10 = mine_hardest_negatives(q1.detach(), flat0[:, cand0].t().detach(), xy0, cxy0, params.inlier_threshold_pixel)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    mining = time.perf_counter() - t
+
+    neg1 = cand1[hn1[ok01]]  # flat pixel of each hardest negative in image 1
+    neg0 = cand0[hn0[ok10]]
+    d_pos = (q0 - q1).pow(2).sum(1)
+    d01 = (q0[ok01] - flat1[:, neg1].t()).pow(2).sum(1)
+    d10 = (q1[ok10] - flat0[:, neg0].t()).pow(2).sum(1)
+
+    pos_loss = F.relu(d_pos - params.pos_thresh).mean()
+    neg_terms = [F.relu(params.neg_thresh - d).pow(2).mean() for d in (d01, d10) if d.numel() > 0]
+    neg_loss = torch.stack(neg_terms).mean() if neg_terms else zero
+    loss = pos_loss + params.neg_weight * neg_loss
+    return LossOutput(
+        loss=loss,
+        pos_loss=pos_loss,
+        neg_loss=neg_loss,
+        num_pos=num_pos,
+        mining_seconds=mining,
+        selected0=[torch.cat((pos0, neg0)).cpu()],
+        selected1=[torch.cat((pos1, neg1)).cpu()],
+    )
+
+
+def hardest_contrastive_loss(
+    F0: torch.Tensor,
+    F1: torch.Tensor,
+    pairs: list[torch.Tensor],
+    params: LossParams,
+    sizes0: list[tuple[int, int]] | None = None,
+    sizes1: list[tuple[int, int]] | None = None,
+    generator: torch.Generator | None = None,
+) -> LossOutput:
+    """Mean of :func:`pair_loss` over a batch.
+
+    F0: B x C x H0 x W0, F1: B x C x H1 x W1; pairs: B tensors of P_b x 4 (x0, y0, x1, y1).
+    """
+    outs = [
+        pair_loss(
+            F0[b],
+            F1[b],
+            pairs[b],
+            params,
+            sizes0[b] if sizes0 else None,
+            sizes1[b] if sizes1 else None,
+            generator,
+        )
+        for b in range(F0.shape[0])
+    ]
+    B = len(outs)
+    return LossOutput(
+        loss=sum(o.loss for o in outs) / B,
+        pos_loss=sum(o.pos_loss for o in outs) / B,
+        neg_loss=sum(o.neg_loss for o in outs) / B,
+        num_pos=sum(o.num_pos for o in outs),
+        mining_seconds=sum(o.mining_seconds for o in outs),
+        selected0=[s for o in outs for s in o.selected0],
+        selected1=[s for o in outs for s in o.selected1],
+    )

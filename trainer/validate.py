@@ -1,0 +1,118 @@
+"""The seed's three validation numbers over fixed pairs.
+
+    metrics = validate(model, val_dataset, num_pairs=50, num_pos=1024, threshold=4.0, device=dev)
+    # {'hit_ratio': ..., 'reciprocity_ratio': ..., 'reciprocity_hit_ratio': ..., 'pairs': ..., 'skipped': ...}
+
+hit ratio: share of positives whose nearest neighbour over the WHOLE other image lies
+within ``threshold`` pixels of the true match; reciprocity ratio: share whose match
+maps back within ``threshold`` of where it started; reciprocity hit ratio: the hit
+ratio among those. Each is averaged per pair, then over pairs (as the seed does).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .datasets.common import VALIDATION_STREAM, KeySampler, collate_pairs
+
+NN_CHUNK_ELEMENTS = 1 << 22
+
+
+@torch.no_grad()
+def _nearest_by_inner_product(queries: torch.Tensor, database: torch.Tensor) -> torch.Tensor:
+    """Q x C, N x C -> Q indices of the max inner product (= nearest for unit vectors), in chunks."""
+    out = torch.empty(queries.shape[0], dtype=torch.long, device=queries.device)
+    step = max(1, NN_CHUNK_ELEMENTS // max(1, database.shape[0]))
+    for s in range(0, queries.shape[0], step):
+        out[s : s + step] = torch.mm(queries[s : s + step], database.t()).argmax(1)
+    return out
+
+
+@torch.no_grad()
+def pair_metrics(
+    F0: torch.Tensor,
+    F1: torch.Tensor,
+    pairs: torch.Tensor,
+    num_pos: int,
+    threshold: float,
+    size0: tuple[int, int] | None = None,
+    size1: tuple[int, int] | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[float, float, float]:
+    """(hit, reciprocity, reciprocity-hit) ratios of one pair.
+
+    F0: C x H0 x W0, F1: C x H1 x W1 unit descriptors; pairs: P x 4 (x0, y0, x1, y1) pixels;
+    size0 / size1: (h, w) of the unpadded images (the search covers only those).
+    """
+    if len(pairs) == 0:
+        return 0.0, 0.0, 0.0
+    h0, w0 = size0 or tuple(F0.shape[1:])
+    h1, w1 = size1 or tuple(F1.shape[1:])
+    db0 = F0[:, :h0, :w0].reshape(F0.shape[0], -1).t()  # h0*w0 x C
+    db1 = F1[:, :h1, :w1].reshape(F1.shape[0], -1).t()
+    sel = torch.randperm(len(pairs), generator=generator)[: min(num_pos, len(pairs))]
+    p = pairs[sel].float().to(F0.device)
+    x0 = p[:, 0].round().long().clamp(0, w0 - 1)
+    y0 = p[:, 1].round().long().clamp(0, h0 - 1)
+    q = db0[y0 * w0 + x0]
+    nn1 = _nearest_by_inner_product(q, db1)
+    nx1, ny1 = (nn1 % w1).float(), torch.div(nn1, w1, rounding_mode="floor").float()
+    r2 = threshold**2
+    hit = (nx1 - p[:, 2]) ** 2 + (ny1 - p[:, 3]) ** 2 < r2
+    nn0 = _nearest_by_inner_product(db1[nn1], db0)
+    nx0, ny0 = (nn0 % w0).float(), torch.div(nn0, w0, rounding_mode="floor").float()
+    recip = (nx0 - x0.float()) ** 2 + (ny0 - y0.float()) ** 2 < r2
+    n = float(len(p))
+    n_recip = float(recip.sum())
+    return float(hit.sum()) / n, n_recip / n, float((hit & recip).sum()) / max(n_recip, 1e-12)
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module,
+    dataset: Any,
+    num_pairs: int,
+    num_pos: int,
+    threshold: float,
+    device: torch.device,
+    seed: int = 0,
+    num_workers: int = 0,
+    batch_size: int = 1,
+) -> dict[str, float]:
+    """Mean metrics over the first ``num_pairs`` validation keys (the same pairs every epoch)."""
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=KeySampler(VALIDATION_STREAM, limit=num_pairs),
+        collate_fn=collate_pairs,
+        num_workers=num_workers,
+    )
+    g = torch.Generator().manual_seed(seed)
+    sums = [0.0, 0.0, 0.0]
+    n_pairs, skipped = 0, 0
+    for batch in loader:
+        skipped += len(batch["skipped"])
+        if batch["img0"] is None:
+            continue
+        B = batch["img0"].shape[0]
+        feats = model(torch.cat([batch["img0"], batch["img1"]]).to(device))
+        for b in range(B):
+            m = pair_metrics(
+                feats[b], feats[B + b], batch["pairs"][b], num_pos, threshold, batch["sizes0"][b], batch["sizes1"][b], g
+            )
+            sums = [s + v for s, v in zip(sums, m)]
+            n_pairs += 1
+    model.train(was_training)
+    k = max(n_pairs, 1)
+    return {
+        "hit_ratio": sums[0] / k,
+        "reciprocity_ratio": sums[1] / k,
+        "reciprocity_hit_ratio": sums[2] / k,
+        "pairs": n_pairs,
+        "skipped": skipped,
+    }
