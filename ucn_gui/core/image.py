@@ -94,7 +94,9 @@ def _check_pixel_count(path: Path) -> None:
     try:
         with Image.open(path) as im:
             w, h = im.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError as exc:  # far above even Pillow's own limit
+        raise ImageLoadError(f"{path}: too large to open ({exc})") from None
+    except (UnidentifiedImageError, OSError, ValueError):
         return  # Pillow cannot tell; OpenCV gets its chance and will say if it fails
     if w * h > MAX_PIXELS:
         raise ImageLoadError(f"{path}: {w}x{h} = {w * h / 1e6:.0f} MP is above the {MAX_PIXELS / 1e6:.0f} MP limit")

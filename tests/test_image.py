@@ -1,0 +1,103 @@
+"""Image reading: formats, EXIF orientation, coordinates, and every bad-input case."""
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from ucn_gui.core import image as image_mod
+from ucn_gui.core.image import ImageLoadError, load_image, read_rgb
+
+
+@pytest.fixture
+def photo(terrace_pair) -> np.ndarray:
+    return read_rgb(terrace_pair[0])
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".bmp", ".webp"])
+def test_formats(tmp_path, photo, ext):
+    path = tmp_path / f"x{ext}"
+    assert cv2.imwrite(str(path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    img = load_image(path)
+    assert img.original_size == (744, 496)
+    assert img.gray.dtype == np.float32 and -0.5 <= img.gray.min() and img.gray.max() <= 0.5
+
+
+def test_16bit_and_rgba_png(tmp_path, photo):
+    p16 = tmp_path / "deep.png"
+    cv2.imwrite(str(p16), (photo[:, :, 0].astype(np.uint16) * 257))
+    assert np.array_equal(read_rgb(p16)[:, :, 0], photo[:, :, 0])
+    rgba = tmp_path / "alpha.png"
+    cv2.imwrite(str(rgba), np.dstack([cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), np.full(photo.shape[:2], 128, np.uint8)]))
+    assert np.array_equal(read_rgb(rgba), photo)
+
+
+@pytest.mark.parametrize("orientation,expected_shape", [(1, (496, 744)), (3, (496, 744)), (6, (744, 496)), (8, (744, 496))])
+def test_exif_orientation_honoured(tmp_path, photo, orientation, expected_shape):
+    path = tmp_path / "o.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(photo).save(path, exif=exif.tobytes(), quality=95)
+    rgb = read_rgb(path)
+    assert rgb.shape[:2] == expected_shape
+    # Pillow's own transpose is the reference for what "upright" means.
+    from PIL import ImageOps
+
+    ref = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    assert np.abs(rgb.astype(int) - ref.astype(int)).mean() < 2.0
+
+
+def test_max_side_keeps_original_coordinates(terrace_pair):
+    img = load_image(terrace_pair[0], max_side=372)
+    assert img.size == (372, 248) and img.original_size == (744, 496)
+    net = np.array([[0, 0], [371, 247]], np.float32)
+    orig = img.to_original(net)
+    assert np.allclose(orig, [[0.5, 0.5], [742.5, 494.5]])
+    assert np.allclose(img.to_network(orig), net)
+
+
+def test_bad_inputs_name_file_and_reason(tmp_path, photo):
+    cases = {}
+    cases["missing"] = (tmp_path / "nope.jpg", "no such file")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    cases["empty"] = (empty, "empty")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    cases["text"] = (text, "not an image")
+    ok, buf = cv2.imencode(".jpg", photo)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(buf.tobytes()[:200])
+    cases["corrupt"] = (corrupt, "not an image")
+    cases["folder"] = (tmp_path, "folder")
+    for name, (path, reason) in cases.items():
+        with pytest.raises(ImageLoadError) as err:
+            load_image(path)
+        assert str(path) in str(err.value) and reason in str(err.value), name
+
+
+def test_absurdly_large_refused_before_decoding(tmp_path, monkeypatch):
+    # A real 1000x1000 PNG with the limit lowered: the header check must refuse it.
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), np.zeros((1000, 1000), np.uint8))
+    monkeypatch.setattr(image_mod, "MAX_PIXELS", 999_999)
+    with pytest.raises(ImageLoadError, match="1000x1000.*limit"):
+        load_image(path)
+
+
+def test_huge_png_header_refused(tmp_path):
+    # A PNG header claiming 20000 x 20000 (400 MP) with no real data behind it.
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png)
+    with pytest.raises(ImageLoadError, match="too large.*400000000 pixels"):
+        load_image(path)
