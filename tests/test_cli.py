@@ -1,0 +1,75 @@
+"""ucn-match end to end on a real pair, with a model made here."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ucn_gui.cli import main
+from ucn_gui.core.export import load_matches
+from ucn_gui.core.filters import FilterSettings, filter_mask
+from ucn_gui.core.matching import MatchSet
+
+COLUMNS = ("keypoints0", "keypoints1", "reciprocity_error", "stability_error", "descriptor_distance", "mask")
+
+
+def test_cli_npz_csv_json_agree(tmp_path, terrace_pair, tiny_model_file):
+    outs = {}
+    for ext in ("npz", "csv", "json"):
+        out = tmp_path / f"m.{ext}"
+        args = [*map(str, terrace_pair), "-o", str(out), "--weights", str(tiny_model_file), "--max-size", "256", "-q"]
+        if ext == "npz":
+            args += ["--viz", str(tmp_path / "viz.png"), "--viz-lines"]
+        assert main(args) == 0
+        outs[ext] = load_matches(out)
+    npz = outs["npz"]
+    assert npz["keypoints0"].dtype == np.float32 and npz["keypoints0"].shape[1] == 2 and len(npz["keypoints0"]) > 100
+    assert npz["mask"].dtype == bool
+    # Coordinates are in original pixels (744 x 496), not the 256-px copy.
+    assert npz["keypoints0"][:, 0].max() > 300 and npz["keypoints1"][:, 0].max() < 744
+    for ext in ("csv", "json"):
+        for col in COLUMNS:
+            assert np.allclose(outs[ext][col], npz[col], rtol=1e-5, atol=1e-3), (ext, col)
+    s = npz["settings"]
+    assert s["max_size"] == 256 and s["filter_reciprocity"] == 4.0 and s["architecture"] == "ResUNetBN2F"
+    assert outs["json"]["settings"] == s
+    # The mask is exactly the threshold filter applied to the stored scores.
+    z = np.zeros(len(npz["mask"]), np.float32)
+    ms = MatchSet(npz["keypoints0"], npz["keypoints1"], npz["reciprocity_error"], npz["stability_error"], z, z)
+    assert np.array_equal(npz["mask"], filter_mask(ms, FilterSettings(4.0, 4.0)))
+    assert (tmp_path / "viz.png").stat().st_size > 1000
+
+
+def test_cli_query_points_in_order(tmp_path, terrace_pair, tiny_model_file):
+    pts = tmp_path / "pts.txt"
+    pts.write_text("700 10\n5.5 480\n372 248\n")
+    out = tmp_path / "q.npz"
+    args = [*map(str, terrace_pair), "-o", str(out), "--weights", str(tiny_model_file), "--query-points", str(pts), "--max-size", "200", "-q"]
+    assert main(args) == 0
+    assert load_matches(out)["keypoints0"].tolist() == [[700, 10], [5.5, 480], [372, 248]]
+
+
+@pytest.mark.parametrize("which", ["image", "model", "corrupt"])
+def test_cli_errors_are_one_clear_line(tmp_path, terrace_pair, tiny_model_file, which):
+    img0, img1 = map(str, terrace_pair)
+    weights = str(tiny_model_file)
+    if which == "image":
+        img1 = str(tmp_path / "missing.jpg")
+    elif which == "model":
+        weights = str(tmp_path / "missing.pth")
+    else:
+        bad = tmp_path / "bad.jpg"
+        bad.write_bytes(b"\xff\xd8\xff garbage")
+        img0 = str(bad)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ucn_gui.cli", img0, img1, "-o", str(tmp_path / "o.npz"), "--weights", weights],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("ucn-match: error:")]
+    assert len(lines) == 1 and ("missing" in lines[0] or "bad.jpg" in lines[0]), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.npz").exists()
