@@ -18,7 +18,7 @@ from .core.filters import FilterSettings, apply_filters
 from .core.image import ImageLoadError, load_image
 from .core.keypoints import KEYPOINT_MODES, read_points_file
 from .core.matching import MatchOptions, match_images
-from .core.zoo import ModelNotFound, default_model_path, resolve
+from .core.zoo import DownloadError, ModelNotFound, default_model_path, resolve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image0", type=Path)
     p.add_argument("image1", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True, help=f"matches file ({', '.join(MATCH_FORMATS)})")
-    p.add_argument("--weights", help="weights file or zoo name (default: the bundled model)")
+    p.add_argument("--weights", help="weights file or zoo name, e.g. open-ucn-yfcc (downloaded on first use); default: the bundled model")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     p.add_argument("--max-size", type=int, default=None, metavar="PX", help="run the network on a copy at most PX on its long side")
     p.add_argument("--keypoints", choices=KEYPOINT_MODES, default="sift")
@@ -46,6 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _download_bar():
+    """A tqdm bar driven by the zoo's (done, total) progress callback."""
+    from tqdm import tqdm
+
+    bar: dict[str, tqdm] = {}
+
+    def update(done: int, total: int | None) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, unit="B", unit_scale=True, desc="downloading model", file=sys.stderr)
+        bar["bar"].update(done - bar["bar"].n)
+
+    return update
+
+
 def _fail(msg: str) -> int:
     print(f"ucn-match: error: {msg}", file=sys.stderr)
     return 2
@@ -56,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.output.suffix.lower() not in MATCH_FORMATS:
         return _fail(f"{args.output}: output must end in {', '.join(MATCH_FORMATS)}")
     try:
-        weights = resolve(args.weights) if args.weights else default_model_path()
+        weights = resolve(args.weights, download_if_missing=True, progress=_download_bar()) if args.weights else default_model_path()
         if weights is None:
             return _fail("no default model is bundled yet; pass --weights FILE")
         device = pick_device(args.device)
@@ -64,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         img0 = load_image(args.image0, args.max_size)
         img1 = load_image(args.image1, args.max_size)
         points0 = read_points_file(str(args.query_points)) if args.query_points else None
-    except (ModelNotFound, CheckpointError, ImageLoadError, RuntimeError) as exc:
+    except (ModelNotFound, DownloadError, CheckpointError, ImageLoadError, RuntimeError) as exc:
         return _fail(str(exc))
     except (OSError, ValueError) as exc:
         return _fail(str(exc))

@@ -1,0 +1,219 @@
+"""Matching off the GUI thread.
+
+    runner = MatchRunner()
+    runner.finished.connect(on_result)          # MatchResult, only for the latest request
+    runner.submit(MatchRequest(model, img0, img1, max_side=640, options=MatchOptions()))
+    runner.shutdown()                           # on close: cancel, quit, wait
+
+A :class:`MatchWorker` lives on its own QThread and runs one request at a time.
+Every request gets an id and a ``threading.Event``; submitting a new one sets the
+previous event, so the running match stops at its next stage boundary
+(``Cancelled`` from the core) and queued stale requests are skipped. The runner
+drops any signal whose id is not the latest, so a stale result is never shown.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+
+import torch
+from PySide6 import QtCore
+
+from ucn_gui.core.checkpoint import LoadedModel
+from ucn_gui.core.features import pick_device
+from ucn_gui.core.image import LoadedImage, prepare_image
+from ucn_gui.core.matching import Cancelled, MatchOptions, MatchSet, PairFeatures, match
+
+
+@dataclass(frozen=True)
+class MatchRequest:
+    model: LoadedModel
+    image0: LoadedImage  # as loaded for display (original resolution)
+    image1: LoadedImage
+    max_side: int | None = 640
+    options: MatchOptions = field(default_factory=MatchOptions)
+    device: str = "auto"  # auto | cpu | cuda
+    request_id: int = 0  # set by MatchRunner.submit
+
+
+@dataclass
+class MatchResult:
+    request_id: int
+    pair: PairFeatures
+    matches: MatchSet
+    device: str  # where it actually ran
+    seconds: float
+    reused_features: bool
+
+
+def _is_cuda_oom(exc: BaseException) -> bool:
+    oom = getattr(torch.cuda, "OutOfMemoryError", ())
+    return (oom and isinstance(exc, oom)) or "CUDA out of memory" in str(exc)
+
+
+def _same_key(a: tuple, b: tuple | None) -> bool:
+    """Objects compared by identity (models, images), plain values by equality."""
+    if b is None or len(a) != len(b):
+        return False
+    return all(x is y or (isinstance(x, (int, str)) and x == y) for x, y in zip(a, b))
+
+
+class MatchWorker(QtCore.QObject):
+    """Runs requests on the thread it was moved to. Signals carry the request id."""
+
+    progress = QtCore.Signal(int, str, float)
+    finished = QtCore.Signal(object)  # MatchResult
+    failed = QtCore.Signal(int, str)
+    cancelled = QtCore.Signal(int)
+    notice = QtCore.Signal(int, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Features of the last pair: a request that only changes query points reuses them.
+        self._cache_key: tuple | None = None
+        self._cache: PairFeatures | None = None
+
+    @QtCore.Slot(object, object)
+    def run(self, request: MatchRequest, stop: threading.Event) -> None:
+        rid = request.request_id
+        if stop.is_set():  # superseded while queued
+            self.cancelled.emit(rid)
+            return
+        start = time.perf_counter()
+        try:
+            device = str(pick_device(request.device))
+            try:
+                pair, matches, reused = self._run_on(request, device, stop)
+            except Exception as exc:  # noqa: BLE001 - only CUDA OOM is retried, the rest re-raised
+                if not (device.startswith("cuda") and _is_cuda_oom(exc)):
+                    raise
+                self._drop_cache()
+                torch.cuda.empty_cache()
+                self.notice.emit(rid, "The GPU ran out of memory; this pair was matched on the CPU instead.")
+                device = "cpu"
+                pair, matches, reused = self._run_on(request, device, stop)
+        except Cancelled:
+            self.cancelled.emit(rid)
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a message, the thread lives on
+            traceback.print_exc()
+            self.failed.emit(rid, f"{type(exc).__name__}: {exc}")
+            return
+        self.finished.emit(MatchResult(rid, pair, matches, device, time.perf_counter() - start, reused))
+
+    def _run_on(self, request: MatchRequest, device: str, stop: threading.Event) -> tuple[PairFeatures, MatchSet, bool]:
+        progress = lambda stage, fraction: self.progress.emit(request.request_id, stage, fraction)  # noqa: E731
+        # Identity, not equality: a new image or model object always means new features.
+        key = (request.model.model, request.image0, request.image1, request.max_side, device)
+        reused = self._cache is not None and _same_key(key, self._cache_key)
+        if reused:
+            pair = self._cache
+        else:
+            self._drop_cache()
+            img0 = prepare_image(request.image0.rgb, request.max_side, request.image0.path)
+            img1 = prepare_image(request.image1.rgb, request.max_side, request.image1.path)
+            pair = PairFeatures.compute(request.model.model, img0, img1, device, progress, stop.is_set)
+            self._cache_key, self._cache = key, pair
+        matches = match(pair, request.options, None, progress, stop.is_set)
+        return pair, matches, reused
+
+    def _drop_cache(self) -> None:
+        self._cache_key, self._cache = None, None
+
+
+class MatchRunner(QtCore.QObject):
+    """GUI-thread side: owns the thread, numbers requests, filters out stale signals."""
+
+    progress = QtCore.Signal(str, float)
+    finished = QtCore.Signal(object)  # MatchResult of the latest request
+    failed = QtCore.Signal(str)
+    cancelled = QtCore.Signal()
+    notice = QtCore.Signal(str)
+    busy_changed = QtCore.Signal(bool)
+
+    _start = QtCore.Signal(object, object)  # (MatchRequest, threading.Event) -> worker.run
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = QtCore.QThread()
+        self._thread.setObjectName("ucn-match-worker")
+        self._worker = MatchWorker()
+        self._worker.moveToThread(self._thread)
+        self._start.connect(self._worker.run, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.cancelled.connect(self._on_cancelled)
+        self._worker.notice.connect(self._on_notice)
+        self._thread.start()
+        self._next_id = 0
+        self._latest = -1
+        self._stop = threading.Event()
+        self._busy = False
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    @property
+    def latest_id(self) -> int:
+        return self._latest
+
+    def submit(self, request: MatchRequest) -> int:
+        """Start a run; any earlier one is cancelled and its result will be ignored."""
+        self._stop.set()
+        self._next_id += 1
+        self._latest = self._next_id
+        self._stop = threading.Event()
+        self._set_busy(True)
+        self._start.emit(replace(request, request_id=self._latest), self._stop)
+        return self._latest
+
+    def cancel(self) -> None:
+        """Stop the current run; nothing it computes will be shown."""
+        if self._busy:
+            self._stop.set()
+            self._latest = -1  # whatever is still in flight is now stale
+            self._set_busy(False)
+            self.cancelled.emit()
+
+    def shutdown(self, timeout_ms: int = 2000) -> bool:
+        """Cancel, let the thread finish its current stage, and stop it. True when it stopped in time."""
+        self._stop.set()
+        self._latest = -1
+        self._thread.quit()
+        done = self._thread.wait(timeout_ms)
+        if not done:  # a long stage (a huge image's forward pass) is still running: wait it out
+            done = self._thread.wait(30000)
+        self._set_busy(False)
+        return done
+
+    def _set_busy(self, busy: bool) -> None:
+        if busy != self._busy:
+            self._busy = busy
+            self.busy_changed.emit(busy)
+
+    def _on_progress(self, rid: int, stage: str, fraction: float) -> None:
+        if rid == self._latest:
+            self.progress.emit(stage, fraction)
+
+    def _on_finished(self, result: MatchResult) -> None:
+        if result.request_id == self._latest:
+            self._set_busy(False)
+            self.finished.emit(result)
+
+    def _on_failed(self, rid: int, message: str) -> None:
+        if rid == self._latest:
+            self._set_busy(False)
+            self.failed.emit(message)
+
+    def _on_cancelled(self, rid: int) -> None:
+        if rid == self._latest:  # cancelled from inside (not via cancel(), which already reported)
+            self._set_busy(False)
+            self.cancelled.emit()
+
+    def _on_notice(self, rid: int, message: str) -> None:
+        if rid == self._latest:
+            self.notice.emit(message)
