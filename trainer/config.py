@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("output")
     g.add_argument("--out_dir", default="runs/ucn", help="checkpoints, logs, plots and the exported model")
     g.add_argument("--stat_freq", type=int, default=40, help="log the loss every this many iterations")
+    g.add_argument("--save_all_ranks", action="store_true",
+                   help="data-parallel check: every process also writes its final weights to final_rank<R>.pth")
     g.add_argument("--save_freq_epoch", type=int, default=0, help="also keep checkpoint_epochNNN.pth every N epochs (0: latest only)")
 
     g = p.add_argument_group("loss (the seed's)")

@@ -327,6 +327,9 @@ class Trainer:
         """Export the final weights (and best.safetensors when validation never ran); plot; close logs."""
         summary = {"iterations": self.step, "best_val": self.best_val, "best_epoch": self.best_epoch, "skipped": self.skipped_total,
                    "wall_time_s": self.wall_time}
+        if self.cfg.save_all_ranks:
+            state = {"state_dict": self.model.state_dict(), "model": self.cfg.model, "model_n_out": self.cfg.model_n_out}
+            ckpt.save_checkpoint(self.out_dir / f"final_rank{self.ctx.rank}.pth", state)
         if not self.ctx.is_main:
             return summary
         last_epoch = max(self.start_epoch - 1, self.cfg.max_epoch)
