@@ -1,0 +1,63 @@
+"""``ucn-gui`` / ``python main.py``: the desktop app.
+
+    python main.py                          # the bundled sample pair (and default model, when bundled)
+    python main.py A.jpg B.jpg --weights W  # a pair of your own
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="ucn-gui", description="UCN Viewer: dense correspondences between two images.")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="two images to open (default: the bundled sample pair)")
+    p.add_argument("--weights", help="model weights: .safetensors, a torch checkpoint, or open-ucn's format")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to compute (default: auto, remembered)")
+    p.add_argument("--max-size", type=int, metavar="PX", help="longest image side the network sees (default 640, remembered)")
+    # For smoke tests and README screenshots: quit by itself.
+    p.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
+    p.add_argument("--screenshot", metavar="PNG", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if len(args.images) not in (0, 2):
+        p.error(f"give two images (or none for the sample pair), not {len(args.images)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    # Qt imports after argument parsing, so `--help` works without a display.
+    import pyqtgraph as pg
+    from PySide6 import QtCore, QtWidgets
+
+    from ucn_gui.ui.main_window import MainWindow
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("UCN Viewer")
+    app.setOrganizationName("ucn-viewer")
+    window = MainWindow()
+    if args.device:
+        window.compute_panel.restore(args.device, window.compute_panel.max_image_side(), window.compute_panel.options())
+    if args.max_size:
+        window.compute_panel.restore(window.compute_panel.device_name(), args.max_size, window.compute_panel.options())
+    window.show()
+    window.start([str(Path(p)) for p in args.images] or None, args.weights)
+    if args.screenshot:
+        def shoot() -> None:
+            window.grab().save(args.screenshot)
+            window.close()
+
+        if window.runner.busy:
+            window.result_shown.connect(lambda: QtCore.QTimer.singleShot(300, shoot))
+            window.runner.failed.connect(lambda _m: QtCore.QTimer.singleShot(300, shoot))
+        else:
+            QtCore.QTimer.singleShot(500, shoot)
+    if args.quit_after is not None:
+        QtCore.QTimer.singleShot(int(args.quit_after * 1000), window.close)
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""Live filter controls: thresholds that only re-mask the existing MatchSet.
+
+    panel = FilterPanel()
+    panel.changed.connect(redraw)
+    settings = panel.settings()     # ucn_gui.core.filters.FilterSettings
+    panel.max_drawn()               # cap on the matches drawn
+
+Each threshold is a labelled float slider (the label is an exact-entry box) with a
+checkbox that switches the test off. A histogram of reciprocity errors shows
+where the cut falls.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+from superqt import QLabeledDoubleSlider
+
+from ucn_gui.core.filters import FilterSettings
+
+HIST_MAX_PX = 20.0  # errors above this land in the last bin
+
+
+class ThresholdRow(QtWidgets.QWidget):
+    """[x] name  ----o---- [value]"""
+
+    changed = QtCore.Signal()
+
+    def __init__(self, name: str, lo: float, hi: float, value: float, decimals: int, enabled: bool, tip: str) -> None:
+        super().__init__()
+        self.check = QtWidgets.QCheckBox(name)
+        self.check.setChecked(enabled)
+        self.check.setToolTip(tip)
+        self.slider = QLabeledDoubleSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setDecimals(decimals)
+        self.slider.setRange(lo, hi)
+        self.slider.setSingleStep(10 ** -decimals)
+        self.slider.setValue(value)
+        self.slider.setEnabled(enabled)
+        self.slider.setToolTip(tip)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 2, 0, 2)
+        layout.setSpacing(0)
+        layout.addWidget(self.check)
+        layout.addWidget(self.slider)
+        self.check.toggled.connect(self._on_toggled)
+        self.slider.valueChanged.connect(lambda _v: self.changed.emit())
+
+    def _on_toggled(self, on: bool) -> None:
+        self.slider.setEnabled(on)
+        self.changed.emit()
+
+    def value(self) -> float | None:
+        """The threshold, or None when the test is off."""
+        return float(self.slider.value()) if self.check.isChecked() else None
+
+    def set_value(self, value: float | None, default: float) -> None:
+        blockers = [QtCore.QSignalBlocker(self.check), QtCore.QSignalBlocker(self.slider)]
+        self.check.setChecked(value is not None)
+        self.slider.setEnabled(value is not None)
+        self.slider.setValue(default if value is None else value)
+        for b in blockers:
+            b.unblock()
+        self.changed.emit()
+
+
+class FilterPanel(QtWidgets.QGroupBox):
+    changed = QtCore.Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__("Filters (instant, no recomputation)", parent)
+        self.reciprocity = ThresholdRow(
+            "Reciprocity error ≤ (px)", 0.0, 20.0, 4.0, 2, True,
+            "Match image 1 back to image 0: how far the cycle lands from where it started.",
+        )
+        self.stability = ThresholdRow(
+            "Stability error ≤ (px)", 0.0, 20.0, 4.0, 2, True,
+            "Shift the match by one pixel and match back: a stable match lands close again.",
+        )
+        self.distance = ThresholdRow(
+            "Descriptor distance ≤", 0.0, 2.0, 1.0, 3, False, "L2 distance between the two unit descriptors (0 to 2)."
+        )
+        self.ratio = ThresholdRow(
+            "Ratio ≤ (nearest / second)", 0.0, 1.0, 0.9, 3, False, "Lowe's ratio of the nearest to the second-nearest distance."
+        )
+        self.ransac = QtWidgets.QComboBox()
+        self.ransac.addItem("No RANSAC", None)
+        self.ransac.addItem("RANSAC: homography", "homography")
+        self.ransac.addItem("RANSAC: fundamental", "fundamental")
+        self.ransac_threshold = QLabeledDoubleSlider(QtCore.Qt.Orientation.Horizontal)
+        self.ransac_threshold.setDecimals(1)
+        self.ransac_threshold.setRange(0.5, 20.0)
+        self.ransac_threshold.setValue(3.0)
+        self.ransac_threshold.setEnabled(False)
+        self.ransac_threshold.setToolTip("RANSAC inlier threshold in pixels")
+        self.max_drawn_box = QtWidgets.QSpinBox()
+        self.max_drawn_box.setRange(0, 1_000_000)
+        self.max_drawn_box.setSingleStep(500)
+        self.max_drawn_box.setValue(5000)
+        self.max_drawn_box.setToolTip("At most this many of the surviving matches are drawn (a fixed random sample).")
+        self.counter = QtWidgets.QLabel("no matches yet")
+        self.counter.setObjectName("counter")
+        self.counter.setWordWrap(True)
+
+        self.hist = pg.PlotWidget(background=None)
+        self.hist.setMinimumHeight(110)
+        self.hist.setMaximumHeight(150)
+        self.hist.setMouseEnabled(False, False)
+        self.hist.hideButtons()
+        self.hist.setMenuEnabled(False)
+        self.hist.setLabel("bottom", "reciprocity error (px)")
+        self.hist.getPlotItem().getAxis("left").setWidth(30)
+        self.hist_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(90, 140, 220, 160), pen=pg.mkPen((90, 140, 220)))
+        self.hist.addItem(self.hist_curve)
+        self.hist_line = pg.InfiniteLine(pos=4.0, angle=90, pen=pg.mkPen("#ff5050", width=2))
+        self.hist.addItem(self.hist_line)
+        self.hist.setXRange(0, HIST_MAX_PX, padding=0.02)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        for row in (self.reciprocity, self.stability, self.distance, self.ratio):
+            layout.addWidget(row)
+            row.changed.connect(self._on_changed)
+        layout.addWidget(self.ransac)
+        layout.addWidget(self.ransac_threshold)
+        form = QtWidgets.QFormLayout()
+        form.addRow("Max. matches drawn", self.max_drawn_box)
+        layout.addLayout(form)
+        layout.addWidget(self.hist)
+        layout.addWidget(self.counter)
+        self.ransac.currentIndexChanged.connect(self._on_ransac)
+        self.ransac_threshold.valueChanged.connect(lambda _v: self._on_changed())
+        self.max_drawn_box.valueChanged.connect(lambda _v: self._on_changed())
+
+    def _on_ransac(self, _index: int) -> None:
+        self.ransac_threshold.setEnabled(self.ransac.currentData() is not None)
+        self._on_changed()
+
+    def _on_changed(self) -> None:
+        recip = self.reciprocity.value()
+        self.hist_line.setVisible(recip is not None)
+        if recip is not None:
+            self.hist_line.setValue(min(recip, HIST_MAX_PX))
+        self.changed.emit()
+
+    # ------------------------------------------------------------------ state
+
+    def settings(self) -> FilterSettings:
+        return FilterSettings(
+            reciprocity=self.reciprocity.value(),
+            stability=self.stability.value(),
+            max_distance=self.distance.value(),
+            max_ratio=self.ratio.value(),
+            ransac=self.ransac.currentData(),
+            ransac_threshold=float(self.ransac_threshold.value()),
+        )
+
+    def set_settings(self, s: FilterSettings) -> None:
+        self.reciprocity.set_value(s.reciprocity, 4.0)
+        self.stability.set_value(s.stability, 4.0)
+        self.distance.set_value(s.max_distance, 1.0)
+        self.ratio.set_value(s.max_ratio, 0.9)
+        self.ransac_threshold.setValue(s.ransac_threshold)
+        index = self.ransac.findData(s.ransac)
+        self.ransac.setCurrentIndex(max(index, 0))
+        self._on_changed()
+
+    def max_drawn(self) -> int:
+        return int(self.max_drawn_box.value())
+
+    def set_errors(self, reciprocity_error: np.ndarray | None) -> None:
+        """Histogram of the current MatchSet's reciprocity errors (once per MatchSet)."""
+        if reciprocity_error is None or len(reciprocity_error) == 0:
+            self.hist_curve.setData([], [])
+            return
+        errors = np.minimum(reciprocity_error, HIST_MAX_PX)
+        counts, edges = np.histogram(errors, bins=80, range=(0.0, HIST_MAX_PX))
+        self.hist_curve.setData(edges, counts)
+        self.hist.setYRange(0, max(int(counts.max()), 1), padding=0.05)
+
+    def set_counts(self, shown: int, total: int, drawn: int) -> None:
+        text = f"shown {shown:,} of {total:,} candidates"
+        if drawn < shown:
+            text += f" (drawing {drawn:,})"
+        self.counter.setText(text)
