@@ -1,0 +1,356 @@
+"""The desktop app, offscreen: loading, drops, background runs, live filters, query, export.
+
+Tiny random model (ResUNetBN2F, 16-d) and images at 320 px keep every run well
+under a second, so the waits below are for threads, not for compute.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui
+
+from ucn_gui.core.checkpoint import save_model
+from ucn_gui.core.export import load_matches, match_columns
+from ucn_gui.core.filters import FilterSettings, apply_filters
+from ucn_gui.core.matching import MatchOptions, similarity_map
+from ucn_gui.core.model import build_model
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+IMG0, IMG1 = DATA / "terrace0.jpg", DATA / "terrace1.jpg"
+RUN_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(path, build_model("ResUNetBN2F", 16), {"name": "tiny-random"})
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path) -> QtCore.QSettings:
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings, monkeypatch):
+    from ucn_gui.ui import main_window
+
+    monkeypatch.setattr(main_window, "_zoo", lambda: None)  # no bundled default: the state this test wants
+    win = main_window.MainWindow(settings=settings)
+    win.compute_panel.restore("cpu", 320, MatchOptions(max_keypoints=600))
+    win.resize(1200, 700)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+@pytest.fixture
+def matched(qtbot, window, model_path):
+    """A window with the terrace pair matched."""
+    assert window.load_model_file(model_path)
+    with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
+        assert window.set_pair(IMG0, IMG1)
+    return window
+
+
+def drop(window, paths: list[Path], side: int) -> None:
+    """A real QDropEvent with file URLs, landing on the left or right part of the pair view."""
+    view = window.pair_view
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QtCore.QPointF(view.width() * (0.2 if side == 0 else 0.8), view.height() / 2)
+    event = QtGui.QDropEvent(
+        pos, QtCore.Qt.DropAction.CopyAction, mime, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier
+    )
+    view.dropEvent(event)
+
+
+def expected_drawn(window) -> int:
+    keep = apply_filters(window.result.matches, window.filter_panel.settings())
+    return min(int(keep.sum()), window.filter_panel.max_drawn())
+
+
+# ---------------------------------------------------------------------- launch
+
+
+def test_launch_shows_sample_pair_and_asks_for_weights(window):
+    window.start()
+    assert all(img is not None for img in window.images)
+    assert window.images[0].path.name == "sacre_coeur1.jpg"
+    assert window.pair_view.image_size(0) == window.images[0].original_size
+    assert "weights file" in window.message_text()
+    assert not window.runner.busy and window.result is None
+
+
+def test_app_process_exits_cleanly_after_drawing(tmp_path, model_path):
+    """Launch, match, draw, screenshot, quit: exit code 0 (catches crashes at interpreter exit)."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"), HOME=str(tmp_path))
+    shot = tmp_path / "shot.png"
+    cmd = [sys.executable, str(ROOT / "main.py"), str(IMG0), str(IMG1), "--weights", str(model_path),
+           "--device", "cpu", "--max-size", "256", "--screenshot", str(shot), "--quit-after", "60"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert shot.is_file() and QtGui.QImage(str(shot)).width() > 100
+
+
+# ---------------------------------------------------------------------- loading and drops
+
+
+def test_drop_one_file_sets_that_side(qtbot, window):
+    assert window.set_pair(IMG0, IMG0)
+    drop(window, [IMG1], side=1)
+    assert window.images[0].path == IMG0 and window.images[1].path == IMG1
+    drop(window, [IMG1], side=0)
+    assert window.images[0].path == IMG1
+
+
+def test_drop_two_files_sets_both_in_order(window):
+    assert window.set_pair(IMG0, IMG0)
+    drop(window, [IMG1, IMG0], side=1)
+    assert [img.path for img in window.images] == [IMG1, IMG0]
+    assert window.message_bar.level != "error"
+
+
+@pytest.mark.parametrize("name, content", [("notes.txt", b"just some text\n"), ("broken.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 64)])
+def test_drop_bad_file_keeps_pair_and_says_why(window, tmp_path, name, content):
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    assert window.set_pair(IMG0, IMG1)
+    before = list(window.images)
+    drop(window, [bad], side=1)
+    assert window.images == before  # the very same objects: nothing changed
+    assert name in window.message_text() and window.message_bar.level == "error"
+    drop(window, [IMG1, bad], side=0)  # a pair with one bad file changes neither side
+    assert window.images == before
+
+
+def test_swap_and_open_dialog(window, monkeypatch):
+    assert window.set_pair(IMG0, IMG1)
+    window.swap()
+    assert [img.path for img in window.images] == [IMG1, IMG0]
+    monkeypatch.setattr(window, "_ask_open_path", lambda *a: str(IMG0))
+    window.open_image_dialog(1)
+    assert window.images[1].path == IMG0
+
+
+def test_bad_model_file_keeps_current_model(window, tmp_path, model_path):
+    assert window.load_model_file(model_path)
+    current = window.model
+    bad = tmp_path / "weights.pth"
+    bad.write_bytes(b"not a checkpoint")
+    assert not window.load_model_file(bad)
+    assert window.model is current
+    assert "weights.pth" in window.message_text()
+
+
+# ---------------------------------------------------------------------- background runs
+
+
+def test_worker_matches_real_pair(matched):
+    result = matched.result
+    assert len(result.matches) > 50
+    assert result.matches.keypoints0.max(axis=0)[0] > 400  # original pixels (744 wide), not network pixels
+    assert matched.pair_view.drawn_count() == expected_drawn(matched)
+    assert "candidates" in matched.filter_panel.counter.text()
+    assert not matched.runner.busy and matched.progress.isHidden()
+
+
+def test_slider_moves_change_drawn_count_like_the_core_filter(matched):
+    panel = matched.filter_panel
+    panel.stability.check.setChecked(False)
+    seen = set()
+    for value in (0.0, 0.5, 1.0, 2.0, 5.0, 12.0, 20.0):
+        panel.reciprocity.slider.setValue(value)
+        keep = apply_filters(matched.result.matches, FilterSettings(reciprocity=value, stability=None))
+        assert matched.pair_view.drawn_count() == min(int(keep.sum()), panel.max_drawn()) == expected_drawn(matched)
+        assert np.array_equal(matched.mask, keep)
+        assert panel.counter.text().startswith(f"shown {int(keep.sum()):,} of {len(keep):,}")
+        seen.add(int(keep.sum()))
+    assert len(seen) > 1  # the slider really moved the cut
+    panel.reciprocity.check.setChecked(False)  # every test off: every candidate survives
+    assert matched.mask.all()
+    panel.max_drawn_box.setValue(25)
+    assert matched.pair_view.drawn_count() == 25
+    panel.ransac.setCurrentIndex(panel.ransac.findData("homography"))
+    assert matched.pair_view.drawn_count() == expected_drawn(matched)
+
+
+def test_filter_changes_never_recompute(matched, qtbot):
+    runs = []
+    matched.runner.busy_changed.connect(runs.append)
+    matched.filter_panel.reciprocity.slider.setValue(7.0)
+    matched.filter_panel.distance.check.setChecked(True)
+    qtbot.wait(50)
+    assert runs == []
+
+
+def test_compute_setting_starts_a_run_reusing_features(matched, qtbot):
+    with qtbot.waitSignal(matched.result_shown, timeout=RUN_TIMEOUT_MS):
+        matched.compute_panel.keypoints.setCurrentIndex(matched.compute_panel.keypoints.findData("grid"))
+    assert matched.result.reused_features
+    w, h = 744, 496
+    assert len(matched.result.matches) == len(range(0, 320, 8)) * len(range(0, round(h * 320 / w), 8))
+
+
+def test_cancel_stops_the_run_and_shows_nothing(qtbot, window, model_path):
+    assert window.load_model_file(model_path)
+    shown = []
+    window.result_shown.connect(lambda: shown.append(1))
+    window.set_pair(IMG0, IMG1)
+    assert window.runner.busy
+    window.cancel()
+    assert not window.runner.busy and window.progress.isHidden()
+    qtbot.wait(3000)  # long enough for the run to have finished had it not been cancelled
+    assert shown == [] and window.result is None
+
+
+def test_new_request_supersedes_running_one(qtbot, window, model_path):
+    assert window.load_model_file(model_path)
+    results = []
+    window.runner.finished.connect(results.append)
+    window.set_pair(IMG0, IMG1)
+    window.swap()  # supersedes the first run while it is in flight
+    with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
+        pass
+    qtbot.wait(300)
+    assert len(results) == 1
+    assert results[0].pair.image0.path == IMG1 and window.result is results[0]
+
+
+def test_close_during_run_ends_within_two_seconds(qtbot, window, model_path):
+    window.compute_panel.restore("cpu", 1024, MatchOptions())  # a forward pass of seconds: must be interrupted
+    assert window.load_model_file(model_path)
+    window.set_pair(IMG0, IMG1)
+    qtbot.wait(100)
+    assert window.runner.busy
+    start = time.perf_counter()
+    window.close()
+    elapsed = time.perf_counter() - start
+    print(f"closed in {elapsed:.3f} s")
+    assert elapsed < 2.0
+    assert not window.runner._thread.isRunning()
+
+
+def test_cuda_out_of_memory_falls_back_to_cpu(qtbot, window, model_path, monkeypatch):
+    import torch
+
+    from ucn_gui.ui import worker
+
+    real_run = worker.MatchWorker._run_on
+
+    def fake_run(self, request, device, stop):
+        if device.startswith("cuda"):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_run(self, request, device, stop)
+
+    monkeypatch.setattr(worker, "pick_device", lambda _name: torch.device("cuda"))
+    monkeypatch.setattr(worker.MatchWorker, "_run_on", fake_run)
+    assert window.load_model_file(model_path)
+    with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
+        window.set_pair(IMG0, IMG1)
+    assert window.result.device == "cpu"
+    assert "CPU" in window.message_text()
+
+
+# ---------------------------------------------------------------------- looking at matches
+
+
+def test_hover_shows_scores_of_the_match(matched):
+    panel = matched.filter_panel
+    panel.reciprocity.check.setChecked(False)
+    panel.stability.check.setChecked(False)
+    idx = int(matched.drawn_indices[0])
+    x, y = matched.result.matches.keypoints1[idx]
+    view = matched.pair_view
+    scene_pos = view.vb.mapViewToScene(QtCore.QPointF(x + 0.5 + view.offset1[0], y + 0.5 + view.offset1[1]))
+    view._on_mouse_moved(scene_pos)
+    picked = view._highlight
+    assert picked >= 0
+    m = matched.result.matches
+    assert f"reciprocity error {m.reciprocity_error[picked]:.2f} px" in matched.info.text()
+    assert f"stability error {m.stability_error[picked]:.2f} px" in matched.info.text()
+
+
+def test_click_to_query_shows_heat_map_from_cached_features(matched, monkeypatch):
+    from ucn_gui.core import matching
+
+    monkeypatch.setattr(matching.PairFeatures, "compute", lambda *a, **k: pytest.fail("query must not recompute"))
+    view = matched.pair_view
+    view.click_at_image0(300.0, 200.0)
+    assert view.has_query() and view.heat_item.isVisible()
+    sim, best = similarity_map(matched.result.pair, 300.0, 200.0)
+    np.testing.assert_allclose(view.heat_item.image, sim)
+    assert view._query[3] == best
+    assert view.heat_item.mapRectToParent(view.heat_item.boundingRect()).width() == pytest.approx(744)
+    assert "nearest neighbour" in matched.info.text()
+    matched.cancel()  # Esc with no run clears the query
+    assert not view.has_query()
+
+
+def test_layout_toggles_keep_matches_drawn(matched):
+    n = matched.pair_view.drawn_count()
+    matched.act_stacked.setChecked(True)
+    assert matched.pair_view.offset1[1] > 496 and matched.pair_view.drawn_count() == n
+    matched.act_lines.setChecked(True)
+    matched.act_gray.setChecked(False)
+    matched.pair_view.grab()  # paints every item once
+
+
+# ---------------------------------------------------------------------- output and settings
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".csv"])
+def test_export_has_cli_columns(matched, tmp_path, suffix):
+    matched.filter_panel.reciprocity.slider.setValue(6.0)
+    out = matched.export_matches(tmp_path / f"matches{suffix}")
+    assert out is not None and out.is_file()
+    loaded = load_matches(out)
+    expected = match_columns(matched.result.matches, matched.mask)
+    assert set(expected) <= set(loaded)
+    for key, value in expected.items():
+        np.testing.assert_allclose(loaded[key], value, rtol=1e-5, atol=1e-4 if suffix == ".csv" else 0)
+    assert loaded["mask"].sum() == matched.mask.sum()
+
+
+def test_save_picture_at_full_resolution(matched, tmp_path):
+    matched.pair_view.click_at_image0(100.0, 100.0)
+    out = matched.save_picture(tmp_path / "pic.png")
+    image = QtGui.QImage(str(out))
+    bounds = matched.pair_view.scene_bounds()
+    assert (image.width(), image.height()) == (int(np.ceil(bounds.width())), int(np.ceil(bounds.height())))
+    assert image.width() > 2 * 744  # both images at original size side by side
+
+
+def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypatch):
+    from ucn_gui.ui import main_window
+
+    monkeypatch.setattr(main_window, "_zoo", lambda: None)
+    first = main_window.MainWindow(settings=settings)
+    qtbot.addWidget(first)
+    first.filter_panel.reciprocity.slider.setValue(2.5)
+    first.filter_panel.stability.check.setChecked(False)
+    first.compute_panel.restore("cpu", 512, MatchOptions(keypoints="grid", grid_stride=16))
+    first.load_model_file(model_path)
+    first.set_pair(IMG0, IMG1)
+    first.close()
+
+    second = main_window.MainWindow(settings=settings)
+    qtbot.addWidget(second)
+    s = second.filter_panel.settings()
+    assert s.reciprocity == pytest.approx(2.5) and s.stability is None
+    assert second.compute_panel.max_image_side() == 512 and second.compute_panel.options().grid_stride == 16
+    assert second._recent()[0] == [str(IMG0.resolve()), str(IMG1.resolve())]
+    second.start([str(IMG0), str(IMG1)])
+    assert second.model is not None and second.model.path == model_path.resolve() or second.model.path == model_path
+    second.close()
