@@ -34,6 +34,15 @@ TINY = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny workloads on a shared 2-core machine: one thread avoids OpenMP waiting on a busy core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return photo_folder(tmp_path_factory.mktemp("photos"))
@@ -70,6 +79,19 @@ def test_hardest_negatives_equal_brute_force(chunk: int) -> None:
     # Excluding everything leaves no valid negative.
     _, none_ok = mine_hardest_negatives(q, c, match_xy, cand_xy, 1000.0)
     assert not none_ok.any()
+
+
+def test_hardest_negatives_like_training_equal_brute_force() -> None:
+    # Distinct candidate pixels of a 100 x 80 image, as the loss draws them; matches near the borders too.
+    g = torch.Generator().manual_seed(2)
+    flat = torch.randperm(100 * 80, generator=g)[:3000]
+    cand_xy = torch.stack([flat % 100, flat // 100], 1).float()
+    match_xy = torch.rand(300, 2, generator=g) * torch.tensor([100.0, 80.0]) - 1
+    q, c = torch.randn(300, 16, generator=g), torch.randn(3000, 16, generator=g)
+    for radius in (1.0, 4.0, 6.5):
+        idx, ok = mine_hardest_negatives(q, c, match_xy, cand_xy, radius, chunk_elements=50_000)
+        ref_idx, ref_ok = brute_force_hardest(q, c, match_xy, cand_xy, radius)
+        assert torch.equal(ok, ref_ok) and torch.equal(idx, ref_idx)
 
 
 def test_mining_memory_does_not_scale_with_positives_candidates_channels() -> None:

@@ -9,6 +9,7 @@ selected positive and hardest-negative distances.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -46,6 +47,44 @@ class LossOutput:
     selected1: list[torch.Tensor] = field(default_factory=list)
 
 
+class _PixelIndex:
+    """Candidates bucketed by integer pixel, to find those near a point without a P x N distance matrix."""
+
+    def __init__(self, candidate_xy: torch.Tensor, pad: int) -> None:
+        xy = candidate_xy.round().long()
+        self.pad = pad
+        self.lo = xy.min(0).values - pad  # shift so every looked-up pixel has a non-negative key
+        self.width = int((xy[:, 0] - self.lo[0]).max()) + pad + 2
+        key = self._key(xy[:, 0], xy[:, 1])
+        self.sorted_key, self.order = torch.sort(key)
+
+    def _key(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (y - self.lo[1]) * self.width + (x - self.lo[0])
+
+    def exclude(self, d2: torch.Tensor, centres: torch.Tensor, radius: float) -> None:
+        """Set d2[i, j] = inf for every candidate j within ``radius`` of centres[i]."""
+        R = self.pad
+        off = torch.arange(-R, R + 2, device=d2.device)
+        oy, ox = torch.meshgrid(off, off, indexing="ij")
+        base = centres.floor().long()
+        px = base[:, :1] + ox.reshape(1, -1)  # chunk x K pixels around each centre
+        py = base[:, 1:] + oy.reshape(1, -1)
+        within = (px - centres[:, :1]) ** 2 + (py - centres[:, 1:]) ** 2 <= radius**2
+        inside = (px >= self.lo[0]) & (py >= self.lo[1]) & (px - self.lo[0] < self.width)
+        keys = self._key(px, py).clamp_(min=0)
+        lo = torch.searchsorted(self.sorted_key, keys, right=False)
+        hi = torch.searchsorted(self.sorted_key, keys, right=True)
+        hit = within & inside & (hi > lo)
+        rows = torch.arange(d2.shape[0], device=d2.device)[:, None].expand_as(keys)
+        t = 0
+        while True:  # more than one candidate on a pixel only when the caller passed duplicates
+            sel = hit & (lo + t < hi)
+            if not sel.any():
+                break
+            d2[rows[sel], self.order[(lo + t)[sel]]] = float("inf")
+            t += 1
+
+
 @torch.no_grad()
 def mine_hardest_negatives(
     queries: torch.Tensor,
@@ -59,8 +98,8 @@ def mine_hardest_negatives(
 
     queries:      P x C descriptors
     candidates:   N x C descriptors
-    match_xy:     P x 2 (x, y) true match of each query, in the candidates' image
-    candidate_xy: N x 2 (x, y) pixel of each candidate
+    match_xy:     P x 2 float (x, y) true match of each query, in the candidates' image
+    candidate_xy: N x 2 integer pixel (x, y) of each candidate
     Returns (index P long into candidates, valid P bool); valid is False when every
     candidate lies within ``exclusion_radius`` of the true match.
     """
@@ -73,19 +112,22 @@ def mine_hardest_negatives(
     q = queries.float()
     c = candidates.float()
     c_sq = (c * c).sum(1)  # N
-    cxy = candidate_xy.to(device=device, dtype=torch.float32)
     mxy = match_xy.to(device=device, dtype=torch.float32)
+    cxy = candidate_xy.to(device=device, dtype=torch.float32)
+    pad = int(math.ceil(exclusion_radius))
+    # Look up the few candidates near each match by pixel, unless the disc holds more pixels than there are candidates.
+    buckets = _PixelIndex(cxy, pad) if (2 * pad + 3) ** 2 < N else None
     r2 = float(exclusion_radius) ** 2
     step = max(1, chunk_elements // N)
     for s in range(0, P, step):
-        qs = q[s : s + step]
-        # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one matmul, no P x N x C difference tensor.
-        d2 = torch.addmm(c_sq[None, :], qs, c.t(), beta=1.0, alpha=-2.0)
-        d2 += (qs * qs).sum(1, keepdim=True)
+        # argmin |q - c|^2 = argmin |c|^2 - 2 q.c: one matmul, no P x N x C difference tensor.
+        d2 = torch.addmm(c_sq[None, :], q[s : s + step], c.t(), beta=1.0, alpha=-2.0)
         m = mxy[s : s + step]
-        # Exact (not matmul-based) pixel distances, so the exclusion border is sharp.
-        near = (m[:, :1] - cxy[None, :, 0]).pow_(2) + (m[:, 1:] - cxy[None, :, 1]).pow_(2) <= r2
-        d2.masked_fill_(near, float("inf"))
+        if buckets is not None:
+            buckets.exclude(d2, m, exclusion_radius)
+        else:
+            near = (m[:, :1] - cxy[None, :, 0]) ** 2 + (m[:, 1:] - cxy[None, :, 1]) ** 2 <= r2
+            d2.masked_fill_(near, float("inf"))
         dmin, idx = d2.min(1)
         best[s : s + step] = idx
         valid[s : s + step] = torch.isfinite(dmin)
