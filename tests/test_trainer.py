@@ -350,6 +350,8 @@ def test_seed_defaults_and_options() -> None:
     assert (cfg.weight_decay, cfg.exp_gamma, cfg.pos_thresh, cfg.neg_thresh, cfg.num_pos_per_batch) == (1e-4, 0.99, 0.1, 1.4, 1024)
     cfg = parse_args(["--dataset", "homography", "--data_dir", "a", "b", "--optimizer", "adam"])
     assert cfg.lr == 1e-3 and cfg.data_dir == ["a", "b"]
+    cfg = parse_args(["--dataset", "homography", "--data_dir", "a", "--resume", "runs/x/checkpoint.pth"])
+    assert Path(cfg.out_dir) == Path("runs/x")  # a resumed run keeps writing where it was
     with pytest.raises(SystemExit):
         parse_args(["--dataset", "homography"])
 

@@ -10,6 +10,7 @@ import logging
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .config import parse_args
 from .distributed import setup, teardown
@@ -25,7 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format=f"%(asctime)s [rank {ctx.rank}] %(message)s" if ctx.enabled else "%(asctime)s %(message)s",
         datefmt="%H:%M:%S",
     )
-    prefix = f"torchrun --nproc_per_node {ctx.world_size} -m trainer" if ctx.enabled else "python -m trainer"
+    if ctx.enabled:
+        prefix = f"torchrun --nproc_per_node {ctx.world_size} -m trainer"
+    else:
+        prefix = "ucn-train" if Path(sys.argv[0]).name == "ucn-train" else "python -m trainer"
     try:
         trainer = Trainer(cfg, ctx, command=f"{prefix} {shlex.join(argv)}".strip())
         trainer.fit()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ucn_gui.core.model import ARCHITECTURES
@@ -28,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("output")
-    g.add_argument("--out_dir", default="runs/ucn", help="checkpoints, logs, plots and the exported model")
+    g.add_argument("--out_dir", default=None,
+                   help="checkpoints, logs, plots and the exported model (default: the --resume folder, else runs/ucn)")
     g.add_argument("--stat_freq", type=int, default=40, help="log the loss every this many iterations")
     g.add_argument("--save_all_ranks", action="store_true",
                    help="data-parallel check: every process also writes its final weights to final_rank<R>.pth")
@@ -109,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
 def finalize(cfg: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
     """Fill defaults that depend on other options and check the combination."""
     cfg.dataset = DATASET_ALIASES[cfg.dataset]
+    if cfg.out_dir is None:
+        if cfg.resume:
+            r = Path(cfg.resume)
+            cfg.out_dir = str(r if r.is_dir() else r.parent)
+        else:
+            cfg.out_dir = "runs/ucn"
     if cfg.lr is None:
         cfg.lr = 0.1 if cfg.optimizer == "sgd" else 1e-3
     if cfg.num_workers is not None:

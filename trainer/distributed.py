@@ -55,7 +55,7 @@ def setup(device_pref: str = "auto") -> DistContext:
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, timeout=timedelta(minutes=30))
+        dist.init_process_group(backend=backend, timeout=timedelta(hours=2))
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=device)
 
 
