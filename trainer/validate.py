@@ -16,19 +16,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ucn_gui.core.nn import nearest_neighbors
+
 from .datasets.common import VALIDATION_STREAM, KeySampler, collate_pairs
 
-NN_CHUNK_ELEMENTS = 1 << 22
 
-
-@torch.no_grad()
 def _nearest_by_inner_product(queries: torch.Tensor, database: torch.Tensor) -> torch.Tensor:
-    """Q x C, N x C -> Q indices of the max inner product (= nearest for unit vectors), in chunks."""
-    out = torch.empty(queries.shape[0], dtype=torch.long, device=queries.device)
-    step = max(1, NN_CHUNK_ELEMENTS // max(1, database.shape[0]))
-    for s in range(0, queries.shape[0], step):
-        out[s : s + step] = torch.mm(queries[s : s + step], database.t()).argmax(1)
-    return out
+    """Q x C, N x C -> Q indices of the max inner product (= nearest for unit vectors), searched in blocks."""
+    return nearest_neighbors(queries.contiguous(), database.contiguous(), k=1)[1][:, 0]
 
 
 @torch.no_grad()
