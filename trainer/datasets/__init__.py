@@ -17,6 +17,7 @@ __all__ = [
     "YFCCDataset",
     "YFCCParams",
     "collate_pairs",
+    "list_images",
     "make_datasets",
 ]
 
