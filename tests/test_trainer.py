@@ -194,7 +194,6 @@ def test_epipolar_distance_of_true_and_shifted_points() -> None:
 
 @pytest.fixture(scope="module")
 def yfcc(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[np.ndarray]]:
-    pytest.importorskip("h5py")
     from trainer.prepare_yfcc import main as prepare_main
 
     root = tmp_path_factory.mktemp("yfcc")
