@@ -1,0 +1,188 @@
+"""GUI speed: re-mask + redraw after a slider move, and event-loop stalls during a real run.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--moves 30] [--max-side 640 1024]
+
+1. Re-mask + redraw: the main window (1500 x 900) with the sample pair and a
+   synthetic MatchSet of 20,000 candidates; the reciprocity slider is moved through
+   a range of values. One sample = slider.setValue -> apply_filters -> item update
+   -> the paint that the event loop then does (processEvents). Target: <= 30 ms.
+2. Event-loop gap: a real background match (random-weight model, sample pair) while
+   a 10 ms QTimer records the longest time between its ticks. Target: <= 50 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pyqtgraph as pg  # noqa: E402
+import torch  # noqa: E402
+from PySide6 import QtCore, QtWidgets  # noqa: E402
+
+from ucn_gui.core.checkpoint import LoadedModel  # noqa: E402
+from ucn_gui.core.matching import MatchOptions, MatchSet  # noqa: E402
+from ucn_gui.core.model import build_model  # noqa: E402
+from ucn_gui.ui.items import DotsItem  # noqa: E402
+from ucn_gui.ui.main_window import SAMPLE_PAIR, MainWindow  # noqa: E402
+from ucn_gui.ui.worker import MatchResult  # noqa: E402
+
+
+class CountingDots(DotsItem):
+    """DotsItem that counts its paints, so a sample is known to include one."""
+
+    paints = 0
+
+    def paint(self, painter, *args) -> None:
+        CountingDots.paints += 1
+        super().paint(painter, *args)
+
+
+def synthetic_matches(n: int, size0: tuple[int, int], size1: tuple[int, int], seed: int = 0) -> MatchSet:
+    rng = np.random.default_rng(seed)
+    kp0 = rng.uniform((0, 0), size0, (n, 2)).astype(np.float32)
+    kp1 = rng.uniform((0, 0), size1, (n, 2)).astype(np.float32)
+    return MatchSet(
+        keypoints0=kp0,
+        keypoints1=kp1,
+        reciprocity_error=rng.exponential(5.0, n).astype(np.float32),  # about half below 4 px
+        stability_error=rng.exponential(2.0, n).astype(np.float32),
+        descriptor_distance=rng.uniform(0.2, 1.4, n).astype(np.float32),
+        ratio=rng.uniform(0.5, 1.0, n).astype(np.float32),
+    )
+
+
+def make_window(app: QtWidgets.QApplication, tmp: Path) -> MainWindow:
+    settings = QtCore.QSettings(str(tmp / "bench.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings)
+    win.resize(1500, 900)
+    win.show()
+    return win
+
+
+def bench_redraw(app: QtWidgets.QApplication, tmp: Path, n: int, moves: int) -> list[tuple]:
+    win = make_window(app, tmp)
+    view = win.pair_view
+    # Swap in the counting dots item (same class otherwise).
+    view.vb.removeItem(view.dots_item)
+    view.dots_item = CountingDots()
+    view.dots_item.setZValue(20)
+    view.vb.addItem(view.dots_item)
+    win.set_pair(*SAMPLE_PAIR)  # no model: shows the pair only
+    matches = synthetic_matches(n, win.images[0].original_size, win.images[1].original_size)
+    win._on_result(MatchResult(0, None, matches, "cpu", 0.0, False))
+    for _ in range(5):
+        app.processEvents()
+    panel = win.filter_panel
+    values = np.linspace(1.0, 12.0, moves)
+
+    rows = []
+    scenarios = [
+        ("dots, cap 5,000 (default)", dict(cap=5000, lines=False, ransac=None)),
+        ("dots, cap 20,000 (all drawn)", dict(cap=20000, lines=False, ransac=None)),
+        ("dots + lines, cap 1,000", dict(cap=1000, lines=True, ransac=None)),
+        ("dots + lines, cap 5,000", dict(cap=5000, lines=True, ransac=None)),
+        ("dots, cap 5,000, RANSAC homography", dict(cap=5000, lines=False, ransac="homography")),
+    ]
+    for name, sc in scenarios:
+        panel.max_drawn_box.setValue(sc["cap"])
+        win.act_lines.setChecked(sc["lines"])
+        panel.ransac.setCurrentIndex(panel.ransac.findData(sc["ransac"]))
+        panel.stability.check.setChecked(False)
+        app.processEvents()
+        remask, total, shown, drawn = [], [], [], []
+        paints0 = CountingDots.paints
+        for v in values:
+            t0 = time.perf_counter()
+            panel.reciprocity.slider.setValue(float(v))  # -> refilter -> set_matches (synchronous)
+            t1 = time.perf_counter()
+            app.processEvents()  # the repaint the event loop does next
+            t2 = time.perf_counter()
+            remask.append(t1 - t0)
+            total.append(t2 - t0)
+            shown.append(int(win.mask.sum()))
+            drawn.append(view.drawn_count())
+        paints = CountingDots.paints - paints0
+        ms = np.array(total) * 1000
+        rows.append((name, int(np.median(shown)), int(np.median(drawn)), np.median(remask) * 1000, np.median(ms),
+                     np.percentile(ms, 90), ms.max(), paints / len(values)))
+    win.close()
+    return rows
+
+
+def bench_event_loop(app: QtWidgets.QApplication, tmp: Path, max_side: int, arch: str, n_out: int,
+                     options: MatchOptions) -> tuple:
+    win = make_window(app, tmp)
+    win.compute_panel.restore("auto", max_side, options)
+    model = build_model(arch, n_out).eval()
+    win.model = LoadedModel(model, arch, n_out, tmp / "random.safetensors", {"name": "random"})
+    win.set_pair(*SAMPLE_PAIR)
+    win.runner.cancel()  # set_pair started a run; time a clean one below
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+
+    ticks: list[float] = []
+    timer = QtCore.QTimer()
+    timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    loop = QtCore.QEventLoop()
+    done: list[MatchResult] = []
+    win.runner.finished.connect(lambda r: (done.append(r), loop.quit()))
+    win.runner.failed.connect(lambda m: (print("failed:", m), loop.quit()))
+    timer.start(10)
+    start = time.perf_counter()
+    win.request_match()
+    QtCore.QTimer.singleShot(300_000, loop.quit)
+    loop.exec()
+    end = time.perf_counter()
+    app.processEvents()  # the redraw after the result
+    timer.stop()
+    gaps = np.diff([start] + [t for t in ticks if t >= start] + [end]) * 1000
+    result = done[0] if done else None
+    win.close()
+    return (max_side, options.keypoints, len(result.matches) if result else 0, result.device if result else "-",
+            end - start, len(gaps), np.median(gaps), np.percentile(gaps, 99), gaps.max())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--candidates", type=int, default=20000)
+    p.add_argument("--moves", type=int, default=30)
+    p.add_argument("--max-side", type=int, nargs="+", default=[640, 1024])
+    p.add_argument("--arch", default="ResUNetBN2F")
+    p.add_argument("--n-out", type=int, default=32)
+    args = p.parse_args()
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    cpu = f"{os.cpu_count()} CPU cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
+    print(f"# GUI benchmark ({os.environ['QT_QPA_PLATFORM']} platform, {cpu})\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = bench_redraw(app, Path(tmp), args.candidates, args.moves)
+        print(f"## Re-mask + redraw after a reciprocity-slider move ({args.candidates:,} candidates, "
+              f"{args.moves} moves from 1 to 12 px, window 1500x900; target <= 30 ms)\n")
+        print("| scenario | shown (median) | drawn | re-mask + item update ms | total ms median | p90 | max | paints/move |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, shown, drawn, rm, med, p90, mx, paints in rows:
+            print(f"| {name} | {shown:,} | {drawn:,} | {rm:.1f} | {med:.1f} | {p90:.1f} | {mx:.1f} | {paints:.1f} |")
+
+        print(f"\n## Event loop during a real background match (sample pair, random {args.arch} {args.n_out}-d; "
+              "10 ms timer; target worst gap <= 50 ms)\n")
+        print("| max side | query points | candidates | device | run s | ticks | median gap ms | p99 ms | worst gap ms |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for side in args.max_side:
+            for opts in (MatchOptions(keypoints="sift", max_keypoints=2000), MatchOptions(keypoints="grid", grid_stride=8)):
+                r = bench_event_loop(app, Path(tmp), side, args.arch, args.n_out, opts)
+                print(f"| {r[0]} | {r[1]} | {r[2]:,} | {r[3]} | {r[4]:.2f} | {r[5]} | {r[6]:.1f} | {r[7]:.1f} | {r[8]:.1f} |")
+                sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
