@@ -328,7 +328,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model = model
         self.compute_panel.set_model_name(f"{model.name} ({model.arch}, {model.n_out}-d)")
         self.settings.setValue("model_path", str(Path(path).resolve()))
-        self.clear_message()  # e.g. the "choose a weights file" notice or an earlier failure
+        if self.message_bar.level != "error" or "model" in self.message_text():
+            self.clear_message()  # the "choose a weights file" notice or an earlier model failure
         self._clear_result()
         self.request_match()
         return True
@@ -506,16 +507,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def start(self, paths: list[str] | None = None, weights: str | None = None) -> None:
         """What launching does: open the given pair (or the sample pair) and a model, then match."""
-        if weights:
-            self.load_model_file(weights)
-        else:
-            self._load_default_model()
+        # Images first: without a model they show the "choose a weights file" notice, and a
+        # model that then fails to load leaves its error message visible.
         if paths:
             self.set_pair(paths[0], paths[1])
         elif all(p.is_file() for p in SAMPLE_PAIR):
             self.set_pair(*SAMPLE_PAIR)
-        if self.model is None and all(self.images) and self.message_bar.level != "error":
-            self.request_match()  # shows the "choose a weights file" notice
+        if weights:
+            self.load_model_file(weights)
+        else:
+            self._load_default_model()
 
     def _load_default_model(self) -> None:
         remembered = self.settings.value("model_path", "", type=str)

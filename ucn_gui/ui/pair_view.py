@@ -51,8 +51,11 @@ class PairView(pg.GraphicsLayoutWidget):
             item.setAutoDownsample(True)  # big photos stay cheap to pan
             self.vb.addItem(item)
         self.heat_item = pg.ImageItem(axisOrder="row-major")
-        self.heat_item.setOpacity(0.6)
-        self.heat_item.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
+        # Inferno with an alpha ramp: dissimilar pixels stay see-through, so the photo
+        # shows where the descriptor is NOT similar and the heat where it is.
+        lut = pg.colormap.get("inferno").getLookupTable(nPts=256, alpha=True)
+        lut[:, 3] = (np.linspace(0.0, 1.0, 256) ** 1.5 * 235).astype(np.uint8)
+        self.heat_item.setLookupTable(lut)
         self.heat_item.setZValue(5)
         self.heat_item.hide()
         self.vb.addItem(self.heat_item)
@@ -167,7 +170,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self._kp1 = np.asarray(kp1, np.float32).reshape(-1, 2)
         self._indices = np.asarray(indices, np.int64)
         self._redraw_matches()
-        if self._highlight >= 0 and self._highlight not in set(self._indices.tolist()):
+        if self._highlight >= 0 and not np.any(self._indices == self._highlight):
             self._highlight = -1
             self._redraw_highlight()
 
@@ -276,7 +279,9 @@ class PairView(pg.GraphicsLayoutWidget):
         similarity: h1 x w1 at the network resolution; stretched over image 1's original size.
         """
         self._query = (x0, y0, similarity, best)
-        self.heat_item.setImage(similarity, autoLevels=False, levels=(float(similarity.min()), float(similarity.max())))
+        # From the median up: half of image 1 is see-through whatever the model's range is.
+        lo, hi = float(np.median(similarity)), float(similarity.max())
+        self.heat_item.setImage(similarity, autoLevels=False, levels=(lo, max(hi, lo + 1e-6)))
         self.heat_item.show()
         self._place_heat()
         self._redraw_query()
