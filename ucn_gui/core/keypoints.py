@@ -17,10 +17,14 @@ def sift_points(gray: np.ndarray, max_points: int = 2000, contrast_threshold: fl
     if gray.dtype != np.uint8:
         gray = np.clip((gray + 0.5) * 255.0, 0, 255).astype(np.uint8)
     sift = cv2.SIFT_create(nfeatures=max_points * 2, contrastThreshold=contrast_threshold)
-    kps = sorted(sift.detect(gray, None), key=lambda kp: -kp.response)
+    kps = sift.detect(gray, None)
     if not kps:
         return np.zeros((0, 2), np.float32)
-    xy = np.array([kp.pt for kp in kps], dtype=np.float32)
+    # KeyPoint_convert avoids a Python loop over thousands of points (it held the
+    # GIL long enough to stall the GUI thread); strongest responses first.
+    xy = cv2.KeyPoint_convert(kps).astype(np.float32)
+    response = np.fromiter((kp.response for kp in kps), np.float32, len(kps))
+    xy = xy[np.argsort(-response, kind="stable")]
     return unique_pixels(xy)[:max_points]
 
 

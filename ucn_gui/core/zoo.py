@@ -40,6 +40,10 @@ class DownloadError(Exception):
     """A download that failed or produced an unusable file (nothing is left to load)."""
 
 
+class DownloadCancelled(Exception):
+    """Raised by a progress callback to stop a download; the partial file stays for resuming."""
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
@@ -146,6 +150,7 @@ def download(entry: ModelEntry, progress: ProgressFn | None = None, url: str | N
 
     The file is verified (safe load, architecture, SHA-256) before it gets its
     final name; on any failure the unusable data is deleted and DownloadError raised.
+    A ``progress`` callback may raise DownloadCancelled to stop (the .part is kept).
     """
     url = url or entry.url
     if url is None or entry.path is None:
