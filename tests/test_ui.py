@@ -45,7 +45,7 @@ def settings(tmp_path) -> QtCore.QSettings:
 def window(qtbot, settings, monkeypatch):
     from ucn_gui.ui import main_window
 
-    monkeypatch.setattr(main_window, "_zoo", lambda: None)  # no bundled default: the state this test wants
+    monkeypatch.setattr(main_window.zoo, "default_model_path", lambda: None)  # no bundled default: the state this test wants
     win = main_window.MainWindow(settings=settings)
     win.compute_panel.restore("cpu", 320, MatchOptions(max_keypoints=600))
     win.resize(1200, 700)
@@ -335,7 +335,7 @@ def test_save_picture_at_full_resolution(matched, tmp_path):
 def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypatch):
     from ucn_gui.ui import main_window
 
-    monkeypatch.setattr(main_window, "_zoo", lambda: None)
+    monkeypatch.setattr(main_window.zoo, "default_model_path", lambda: None)
     first = main_window.MainWindow(settings=settings)
     qtbot.addWidget(first)
     first.filter_panel.reciprocity.slider.setValue(2.5)
@@ -354,3 +354,23 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
     second.start([str(IMG0), str(IMG1)])
     assert second.model is not None and second.model.path == model_path.resolve() or second.model.path == model_path
     second.close()
+
+
+def test_zoo_model_downloads_in_background_then_loads(qtbot, window, server, tmp_path, monkeypatch):
+    from conftest import open_ucn_style_bytes
+
+    from ucn_gui.core import zoo
+
+    server.payload = open_ucn_style_bytes(tmp_path, "ResUNetBN2F", 16)
+    entry = zoo.ModelEntry("test-remote", "served on 127.0.0.1", tmp_path / "cache" / "remote.pth",
+                           url=f"http://127.0.0.1:{server.server_address[1]}/remote.pth", architecture="ResUNetBN2F", n_out=16)
+    monkeypatch.setenv("UCN_VIEWER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(zoo, "remote_models", lambda: [entry])
+    window._fill_model_menu()
+    action = next(a for a in window.model_menu.actions() if a.text().startswith("test-remote"))
+    assert "download" in action.text() and not entry.available
+    with qtbot.waitSignal(window.downloader.finished, timeout=30_000):
+        action.trigger()
+    assert entry.available and window.model is not None and window.model.path == entry.path
+    window._fill_model_menu()
+    assert not any("download" in a.text() for a in window.model_menu.actions() if a.text().startswith("test-remote"))

@@ -1,9 +1,7 @@
 """Model zoo downloads against a local HTTP server on 127.0.0.1."""
 from __future__ import annotations
 
-import http.server
 import os
-import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -14,61 +12,13 @@ from ucn_gui.core import zoo
 from ucn_gui.core.checkpoint import load_model
 from ucn_gui.core.model import build_model
 
-
-class _Server(http.server.ThreadingHTTPServer):
-    payload: bytes = b""
-    truncate_at: int | None = None  # send only this many bytes (then close), once
-    honour_range: bool = True
-    requests: list
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep test output clean
-        pass
-
-    def do_GET(self):
-        srv: _Server = self.server  # type: ignore[assignment]
-        srv.requests.append(self.headers.get("Range"))
-        data, start = srv.payload, 0
-        rng = self.headers.get("Range")
-        if rng and srv.honour_range:
-            start = int(rng.split("=")[1].rstrip("-"))
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if srv.truncate_at is not None:
-            self.wfile.write(body[: srv.truncate_at])
-            srv.truncate_at = None
-            self.wfile.flush()
-            self.connection.shutdown(2)
-            return
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server():
-    srv = _Server(("127.0.0.1", 0), _Handler)
-    srv.requests = []
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv
-    srv.shutdown()
+from conftest import open_ucn_style_bytes
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("UCN_VIEWER_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
-
-
-def _open_ucn_style_bytes(tmp_path: Path, arch: str = "ResUNetBN2D2", n_out: int = 64) -> bytes:
-    path = tmp_path / "served.pth"
-    model = build_model(arch, n_out)
-    torch.save({"state_dict": OrderedDict(model.state_dict()), "config": {"model": arch, "model_n_out": n_out}, "epoch": 100}, path)
-    return path.read_bytes()
 
 
 def _entry(server) -> zoo.ModelEntry:
@@ -82,7 +32,7 @@ def _url(server) -> str:
 
 
 def test_download_with_progress_and_hash_recorded(server, cache, tmp_path):
-    server.payload = _open_ucn_style_bytes(tmp_path)
+    server.payload = open_ucn_style_bytes(tmp_path)
     seen = []
     path = zoo.download(_entry(server), progress=lambda done, total: seen.append((done, total)), url=_url(server))
     assert path.parent == cache and path.read_bytes() == server.payload
@@ -93,7 +43,7 @@ def test_download_with_progress_and_hash_recorded(server, cache, tmp_path):
 
 
 def test_interrupted_download_leaves_nothing_loadable_then_resumes(server, cache, tmp_path):
-    server.payload = _open_ucn_style_bytes(tmp_path)
+    server.payload = open_ucn_style_bytes(tmp_path)
     server.truncate_at = len(server.payload) // 3
     entry = _entry(server)
     with pytest.raises(zoo.DownloadError, match="resume"):
@@ -107,7 +57,7 @@ def test_interrupted_download_leaves_nothing_loadable_then_resumes(server, cache
 
 
 def test_server_without_range_support_restarts_cleanly(server, cache, tmp_path):
-    server.payload = _open_ucn_style_bytes(tmp_path)
+    server.payload = open_ucn_style_bytes(tmp_path)
     server.honour_range = False
     entry = _entry(server)
     part = entry.path.with_name(entry.path.name + ".part")
@@ -139,17 +89,17 @@ def test_malicious_download_refused(server, cache, tmp_path):
 
 
 def test_wrong_architecture_refused(server, cache, tmp_path):
-    server.payload = _open_ucn_style_bytes(tmp_path, "ResUNetBN2F", 32)
+    server.payload = open_ucn_style_bytes(tmp_path, "ResUNetBN2F", 32)
     with pytest.raises(zoo.DownloadError, match="expected ResUNetBN2D2"):
         zoo.download(_entry(server), url=_url(server))
 
 
 def test_changed_file_fails_recorded_hash(server, cache, tmp_path):
-    server.payload = _open_ucn_style_bytes(tmp_path)
+    server.payload = open_ucn_style_bytes(tmp_path)
     entry = _entry(server)
     zoo.download(entry, url=_url(server)).unlink()
     torch.manual_seed(1)
-    server.payload = _open_ucn_style_bytes(tmp_path)  # different weights, same name
+    server.payload = open_ucn_style_bytes(tmp_path)  # different weights, same name
     with pytest.raises(zoo.DownloadError, match="SHA-256"):
         zoo.download(entry, url=_url(server))
 

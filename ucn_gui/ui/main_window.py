@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ucn_gui.core import zoo
 from ucn_gui.core.checkpoint import CheckpointError, LoadedModel, load_model
 from ucn_gui.core.filters import FilterSettings, apply_filters
 from ucn_gui.core.image import ImageLoadError, LoadedImage, load_image
 from ucn_gui.core.matching import MatchOptions, similarity_map
 
 from .compute_panel import ComputePanel
+from .download import ModelDownloader
 from .filter_panel import FilterPanel
 from .pair_view import PairView
 from .worker import MatchRequest, MatchResult, MatchRunner
@@ -30,15 +32,6 @@ SAMPLE_PAIR = (RESOURCES / "samples" / "sacre_coeur1.jpg", RESOURCES / "samples"
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
 MODEL_FILTER = "Model weights (*.safetensors *.pth *.pt *.ckpt *.tar);;All files (*)"
 MAX_RECENT = 8
-
-
-def _zoo():
-    """The model registry, or None while ucn_gui.core.zoo is not available."""
-    try:
-        from ucn_gui.core import zoo
-    except ImportError:
-        return None
-    return zoo
 
 
 class MessageBar(QtWidgets.QFrame):
@@ -87,6 +80,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.drawn_indices = np.zeros(0, np.int64)
 
         self.runner = MatchRunner(self)
+        self.downloader = ModelDownloader(self)
+        self.downloader.progress.connect(self._on_download_progress)
+        self.downloader.finished.connect(self._on_download_finished)
+        self.downloader.failed.connect(lambda name, msg: self.show_message(f"Download of {name} failed: {msg}", "error"))
         self.runner.progress.connect(self._on_progress)
         self.runner.finished.connect(self._on_result)
         self.runner.failed.connect(self._on_failed)
@@ -212,13 +209,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _fill_model_menu(self) -> None:
         self.model_menu.clear()
-        zoo = _zoo()
-        entries = zoo.list_models() if zoo is not None else []
+        entries = zoo.list_models()
         for entry in entries:
-            act = self.model_menu.addAction(f"{entry.name} — {entry.description}")
-            act.setEnabled(entry.path is not None)
-            if entry.path is not None:
+            if entry.available:
+                act = self.model_menu.addAction(f"{entry.name} — {entry.description}")
                 act.triggered.connect(lambda _=False, p=entry.path: self.load_model_file(p))
+            else:  # downloadable, not in the cache yet: only on the user's request
+                act = self.model_menu.addAction(f"{entry.name} — {entry.description} (download…)")
+                act.triggered.connect(lambda _=False, e=entry: self.download_model(e))
         if not entries:
             none = self.model_menu.addAction("No bundled models")
             none.setEnabled(False)
@@ -333,6 +331,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self._clear_result()
         self.request_match()
         return True
+
+    def download_model(self, entry: zoo.ModelEntry) -> None:
+        """Fetch a zoo model in the background; it loads when verified."""
+        if not self.downloader.start(entry):
+            self.show_message("A model download is already running.", "info")
+            return
+        self.show_message(f"Downloading {entry.name} from {entry.url} …", "info")
+
+    def _on_download_progress(self, name: str, done: int, total: int) -> None:
+        size = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total > 0 else f"{done / 1e6:.1f} MB"
+        self.statusBar().showMessage(f"Downloading {name}: {size}")
+
+    def _on_download_finished(self, name: str, path: Path) -> None:
+        self.statusBar().showMessage(f"Downloaded {name} to {path}", 10000)
+        self._fill_model_menu()
+        self.load_model_file(path)
 
     def open_model_dialog(self) -> None:
         path = self._ask_open_path("Open model weights", MODEL_FILTER)
@@ -523,8 +537,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if remembered and Path(remembered).is_file():
             if self.load_model_file(remembered):
                 return
-        zoo = _zoo()
-        default = zoo.default_model_path() if zoo is not None else None
+        default = zoo.default_model_path()
         if default is not None:
             self.load_model_file(default)
 
@@ -600,4 +613,5 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self.save_settings()
         self.runner.shutdown()
+        self.downloader.shutdown()
         super().closeEvent(event)
