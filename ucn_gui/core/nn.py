@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 CPU_DB_BLOCK = 512  # rows of the database per coarse block (scores block: 512 x query_block)
+CPU_GROUP = 8  # blocks per matrix product (fewer, larger products; reduced block by block)
 CPU_QUERY_BLOCK = 2048  # queries per pass; 512 x 2048 float32 scores = 4 MB, cache-sized
 REFINE_CHUNK = 256  # queries refined at once (gathers REFINE_CHUNK x db_block x C floats)
 GPU_BLOCK_BYTES = 1 << 30  # score block budget on CUDA
@@ -53,7 +54,10 @@ def nearest_neighbors(
     if queries.device.type == "cuda":
         return _search_dense(queries, database, k, query_block)
     qb = query_block or CPU_QUERY_BLOCK
-    parts = [_search_two_pass(queries[i : i + qb], database, k, db_block or CPU_DB_BLOCK) for i in range(0, len(queries), qb)]
+    parts = [
+        _search_two_pass(queries[i : i + qb], database, k, db_block or CPU_DB_BLOCK, CPU_GROUP)
+        for i in range(0, len(queries), qb)
+    ]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
@@ -68,34 +72,50 @@ def _search_dense(queries: torch.Tensor, database: torch.Tensor, k: int, query_b
     return torch.cat(scores), torch.cat(idx)
 
 
-def _search_two_pass(queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    num_q, num_db = queries.shape[0], database.shape[0]
-    dtype, device = queries.dtype, queries.device
-    q_t = queries.t()
-    # Per query: best and second-best block maxima and their block numbers.
-    top1 = torch.full((num_q,), -float("inf"), dtype=dtype, device=device)
-    top2 = top1.clone()
-    blk1 = torch.zeros(num_q, dtype=torch.long, device=device)
-    blk2 = blk1.clone()
-    buf = torch.empty((min(db_block, num_db), num_q), dtype=dtype, device=device)
-    for b, d0 in enumerate(range(0, num_db, db_block)):
-        d1 = min(d0 + db_block, num_db)
-        s = buf[: d1 - d0]
-        torch.mm(database[d0:d1], q_t, out=s)  # db_block x Q; a max over rows vectorises well
-        m = s.amax(dim=0)
-        new_best = m > top1
-        if k == 2:  # the old best moves down, or m slots in between
-            blk2 = torch.where(new_best, blk1, torch.where(m > top2, b, blk2))
-            top2 = torch.where(new_best, top1, torch.maximum(top2, m))
-        top1 = torch.where(new_best, m, top1)
-        blk1 = torch.where(new_best, b, blk1)
+def _block_maxima(
+    queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int, group: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k largest block maxima per query: values k x Q and block numbers k x Q.
 
-    scores, idx = _top_in_blocks(queries, database, blk1, db_block, k)
+    One product covers ``group`` blocks (fewer, larger matrix products); its
+    scores are then reduced block by block with a values-only max.
+    """
+    num_q, num_db = queries.shape[0], database.shape[0]
+    q_t = queries.t()
+    best_v = torch.full((k, num_q), -float("inf"), dtype=queries.dtype, device=queries.device)
+    best_b = torch.zeros((k, num_q), dtype=torch.long, device=queries.device)
+    rows = db_block * group
+    buf = torch.empty((min(rows, num_db), num_q), dtype=queries.dtype, device=queries.device)
+    for r0 in range(0, num_db, rows):
+        n = min(rows, num_db - r0)
+        s = buf[:n]
+        torch.mm(database[r0 : r0 + n], q_t, out=s)  # n x Q; reducing over rows vectorises well
+        full = n // db_block
+        maxima = [s[: full * db_block].view(full, db_block, num_q).amax(dim=1)] if full else []
+        if n % db_block:  # the database's last, short block
+            maxima.append(s[full * db_block :].amax(dim=0, keepdim=True))
+        m = torch.cat(maxima) if len(maxima) > 1 else maxima[0]  # blocks x Q
+        first = r0 // db_block
+        blocks = torch.arange(first, first + len(m), device=queries.device)[:, None].expand_as(m)
+        cand_v, cand_b = torch.cat((best_v, m)), torch.cat((best_b, blocks))
+        if k == 1:
+            best_v, sel = cand_v.max(dim=0, keepdim=True)
+        else:
+            best_v, sel = cand_v.topk(k, dim=0)
+        best_b = cand_b.gather(0, sel)
+    return best_v, best_b
+
+
+def _search_two_pass(
+    queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int, group: int = 8
+) -> tuple[torch.Tensor, torch.Tensor]:
+    block_v, block_b = _block_maxima(queries, database, k, db_block, group)
+    scores, idx = _top_in_blocks(queries, database, block_b[0], db_block, k)
     if k == 2:
         # The runner-up is inside the best block or is the second-best block's maximum.
-        other = top2 > scores[:, 1]
+        other = block_v[1] > scores[:, 1]
         if other.any():
-            s2, i2 = _top_in_blocks(queries[other], database, blk2[other], db_block, 1)
+            s2, i2 = _top_in_blocks(queries[other], database, block_b[1][other], db_block, 1)
             scores[other, 1] = s2[:, 0]
             idx[other, 1] = i2[:, 0]
     return scores, idx
