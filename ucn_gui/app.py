@@ -13,7 +13,7 @@ from pathlib import Path
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ucn-gui", description="UCN Viewer: dense correspondences between two images.")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="two images to open (default: the bundled sample pair)")
-    p.add_argument("--weights", help="model weights: .safetensors, a torch checkpoint, or open-ucn's format")
+    p.add_argument("--weights", help="a weights file (.safetensors, a torch checkpoint, open-ucn's format) or a zoo name")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to compute (default: auto, remembered)")
     p.add_argument("--max-size", type=int, metavar="PX", help="longest image side the network sees (default 640, remembered)")
     # For smoke tests and README screenshots: quit by itself.

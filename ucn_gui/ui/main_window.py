@@ -332,6 +332,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.request_match()
         return True
 
+    def load_model_by_name(self, name_or_path: str | Path) -> None:
+        """A weights file or a zoo name (a zoo model not yet cached is downloaded first)."""
+        entry = None if Path(name_or_path).is_file() else zoo.find(str(name_or_path))
+        if entry is not None and not entry.available and entry.downloadable:
+            self.download_model(entry)
+            return
+        try:
+            path = zoo.resolve(name_or_path)
+        except zoo.ModelNotFound as exc:
+            self.show_message(f"Could not load the model: {exc}", "error")
+            return
+        self.load_model_file(path)
+
     def download_model(self, entry: zoo.ModelEntry) -> None:
         """Fetch a zoo model in the background; it loads when verified."""
         if not self.downloader.start(entry):
@@ -528,7 +541,7 @@ class MainWindow(QtWidgets.QMainWindow):
         elif all(p.is_file() for p in SAMPLE_PAIR):
             self.set_pair(*SAMPLE_PAIR)
         if weights:
-            self.load_model_file(weights)
+            self.load_model_by_name(weights)
         else:
             self._load_default_model()
 
