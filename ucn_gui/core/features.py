@@ -1,6 +1,9 @@
 """Dense descriptors for one image on a device."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import torch
 
 from .image import LoadedImage
@@ -15,8 +18,38 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+class Cancelled(Exception):
+    """Raised when the caller's cancel check says stop (between stages or layers)."""
+
+
+@contextmanager
+def _cancel_between_layers(model: torch.nn.Module, cancel: Callable[[], bool]) -> Iterator[None]:
+    """Check ``cancel`` before every layer, so a forward pass on a large image stops
+    within one layer's time rather than running to its end."""
+
+    def check(_module: torch.nn.Module, _inputs: object) -> None:
+        if cancel():
+            raise Cancelled("features")
+
+    handles = [m.register_forward_pre_hook(check) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 @torch.no_grad()
-def extract_features(model: torch.nn.Module, image: LoadedImage, device: torch.device | str = "cpu") -> torch.Tensor:
+def extract_features(
+    model: torch.nn.Module,
+    image: LoadedImage,
+    device: torch.device | str = "cpu",
+    cancel: Callable[[], bool] | None = None,
+) -> torch.Tensor:
     """C x h x w unit-norm descriptors of the network-resolution image, on ``device``."""
     model = model.to(device).eval()
-    return model(image.tensor().to(device))[0]
+    x = image.tensor().to(device)
+    if cancel is None:
+        return model(x)[0]
+    with _cancel_between_layers(model, cancel):
+        return model(x)[0]

@@ -17,16 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .features import extract_features
+from .features import Cancelled, extract_features
 from .image import LoadedImage
 from .keypoints import all_points, grid_points, sift_points
 from .nn import descriptor_distance, nearest_neighbors
 
 ProgressFn = Callable[[str, float], None]  # (stage name, fraction of the whole run done)
-
-
-class Cancelled(Exception):
-    """Raised between stages when the caller's cancel check says stop."""
 
 
 # The diagonal shifts of the seed's stability test, and all 8 neighbours.
@@ -92,7 +88,7 @@ class PairFeatures:
         for i, img in enumerate((image0, image1)):
             _report(progress, cancel, f"features image {i}", 0.05 + 0.3 * i)
             t = time.perf_counter()
-            descs.append(extract_features(model, img, device))
+            descs.append(extract_features(model, img, device, cancel))
             _sync(descs[-1])
             timings[f"features{i}"] = time.perf_counter() - t
         return cls(image0, image1, descs[0], descs[1], timings)

@@ -18,8 +18,6 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -59,23 +57,6 @@ class MatchResult:
 def _is_cuda_oom(exc: BaseException) -> bool:
     oom = getattr(torch.cuda, "OutOfMemoryError", ())
     return (oom and isinstance(exc, oom)) or "CUDA out of memory" in str(exc)
-
-
-@contextmanager
-def _cancellable(model: torch.nn.Module, stop: threading.Event) -> Iterator[None]:
-    """Check ``stop`` before every layer, so a forward pass on a big image stops within
-    one layer's time instead of running to the end (closing must finish in 2 s)."""
-
-    def check(_module: torch.nn.Module, _inputs: object) -> None:
-        if stop.is_set():
-            raise Cancelled("features")
-
-    handles = [m.register_forward_pre_hook(check) for m in model.modules()]
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def _lower_thread_priority() -> None:
@@ -169,8 +150,7 @@ class MatchWorker(QtCore.QObject):
             self._drop_cache()
             img0 = prepare_image(request.image0.rgb, request.max_side, request.image0.path)
             img1 = prepare_image(request.image1.rgb, request.max_side, request.image1.path)
-            with _cancellable(request.model.model, stop):
-                pair = PairFeatures.compute(request.model.model, img0, img1, device, progress, stop.is_set)
+            pair = PairFeatures.compute(request.model.model, img0, img1, device, progress, stop.is_set)
             self._cache_key, self._cache = key, pair
         matches = match(pair, request.options, None, progress, stop.is_set)
         return pair, matches, reused
