@@ -167,3 +167,10 @@ def test_points_file(tmp_path):
     f.write_text("10 20 30\n")
     with pytest.raises(ValueError, match="p.txt:1"):
         read_points_file(str(f))
+
+
+def test_no_query_points_gives_empty_matchset(shift_matches):
+    pair, _ = shift_matches
+    for mode in ("diagonal", "all8"):
+        ms = match(pair, MatchOptions(stability=mode), points0=np.zeros((0, 2), np.float32))
+        assert len(ms) == 0 and ms.stability_error.shape == (0,) and ms.keypoints1.shape == (0, 2)

@@ -189,20 +189,19 @@ def _stability(pair: PairFeatures, fwd: torch.Tensor, q_xy: np.ndarray, options:
     w1, h1 = pair.image1.size
     n = len(fwd)
     if options.stability == "all8":
-        shifts = [np.broadcast_to(s, (n, 2)) for s in ALL8_SHIFTS]
+        shifts = np.repeat(ALL8_SHIFTS, n, axis=0)  # 8N x 2: every match with each neighbour
     elif options.stability == "diagonal":
         rng = np.random.default_rng(options.seed)
-        shifts = [DIAGONAL_SHIFTS[rng.integers(0, 4, size=n)]]
+        shifts = DIAGONAL_SHIFTS[rng.integers(0, 4, size=n)]
     else:
         raise ValueError(f"unknown stability mode {options.stability!r} (diagonal or all8)")
-    worst = np.zeros(n, dtype=np.float64)
-    for shift in shifts:
-        moved = fwd + torch.as_tensor(np.ascontiguousarray(shift), device=fwd.device)
-        moved[:, 0].clamp_(0, w1 - 1)
-        moved[:, 1].clamp_(0, h1 - 1)
-        back = _backward(pair, moved)
-        worst = np.maximum(worst, _pixel_error(back, q_xy, pair.image0.scale))
-    return worst
+    reps = len(shifts) // max(n, 1)
+    # All shifted copies go through one backward search: one pass over image 0's pixels.
+    moved = fwd.repeat(reps, 1) + torch.as_tensor(shifts, device=fwd.device)
+    moved[:, 0].clamp_(0, w1 - 1)
+    moved[:, 1].clamp_(0, h1 - 1)
+    errors = _pixel_error(_backward(pair, moved), np.tile(q_xy, (reps, 1)), pair.image0.scale)
+    return errors.reshape(reps, n).max(axis=0) if n else np.zeros(0)
 
 
 @torch.no_grad()
