@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -93,15 +94,17 @@ class PairFeatures:
             timings[f"features{i}"] = time.perf_counter() - t
         return cls(image0, image1, descs[0], descs[1], timings)
 
-    @property
+    # Row-major copies, made once per pair: the search reads database rows, and a
+    # transposed view of C x H x W makes every block product and gather strided.
+    @cached_property
     def flat0(self) -> torch.Tensor:
-        """h0*w0 x C."""
-        return self.desc0.flatten(1).t()
+        """h0*w0 x C, contiguous."""
+        return self.desc0.flatten(1).t().contiguous()
 
-    @property
+    @cached_property
     def flat1(self) -> torch.Tensor:
-        """h1*w1 x C."""
-        return self.desc1.flatten(1).t()
+        """h1*w1 x C, contiguous."""
+        return self.desc1.flatten(1).t().contiguous()
 
 
 def query_points(pair: PairFeatures, options: MatchOptions) -> np.ndarray:

@@ -8,8 +8,8 @@ search runs in two passes, because an arg-max over scores costs more than the
 product itself when C is small (32-64):
 
 1. coarse: multiply the database in blocks of ``db_block`` rows by the queries
-   and keep, per query, only the two largest block maxima and which blocks they
-   came from (a values-only max over a cache-resident block is cheap);
+   and keep only each block's maximum per query (a values-only max over a
+   cache-resident block is cheap); then take each query's two best blocks;
 2. refine: recompute the winning block of each query and take its top-2 there.
 
 The best match lies in the best block; the second best is either the runner-up
@@ -21,7 +21,6 @@ from __future__ import annotations
 import torch
 
 CPU_DB_BLOCK = 512  # rows of the database per coarse block (scores block: 512 x query_block)
-CPU_GROUP = 8  # blocks per matrix product (fewer, larger products; reduced block by block)
 CPU_QUERY_BLOCK = 2048  # queries per pass; 512 x 2048 float32 scores = 4 MB, cache-sized
 REFINE_CHUNK = 256  # queries refined at once (gathers REFINE_CHUNK x db_block x C floats)
 GPU_BLOCK_BYTES = 1 << 30  # score block budget on CUDA
@@ -55,7 +54,7 @@ def nearest_neighbors(
         return _search_dense(queries, database, k, query_block)
     qb = query_block or CPU_QUERY_BLOCK
     parts = [
-        _search_two_pass(queries[i : i + qb], database, k, db_block or CPU_DB_BLOCK, CPU_GROUP)
+        _search_two_pass(queries[i : i + qb], database, k, db_block or CPU_DB_BLOCK)
         for i in range(0, len(queries), qb)
     ]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
@@ -72,46 +71,30 @@ def _search_dense(queries: torch.Tensor, database: torch.Tensor, k: int, query_b
     return torch.cat(scores), torch.cat(idx)
 
 
-def _block_maxima(
-    queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int, group: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _block_maxima(queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The k largest block maxima per query: values k x Q and block numbers k x Q.
 
-    One product covers ``group`` blocks (fewer, larger matrix products); its
-    scores are then reduced block by block with a values-only max.
+    Two operations per block, both writing into preallocated memory: the product
+    into a cache-sized buffer, its column maxima into one row of a
+    blocks x Q table. Per-block bookkeeping would cost more than the product.
     """
     num_q, num_db = queries.shape[0], database.shape[0]
     q_t = queries.t()
-    best_v = torch.full((k, num_q), -float("inf"), dtype=queries.dtype, device=queries.device)
-    best_b = torch.zeros((k, num_q), dtype=torch.long, device=queries.device)
-    rows = db_block * group
-    buf = torch.empty((min(rows, num_db), num_q), dtype=queries.dtype, device=queries.device)
-    for r0 in range(0, num_db, rows):
-        n = min(rows, num_db - r0)
-        s = buf[:n]
-        torch.mm(database[r0 : r0 + n], q_t, out=s)  # n x Q; reducing over rows vectorises well
-        full = n // db_block
-        maxima = [s[: full * db_block].view(full, db_block, num_q).amax(dim=1)] if full else []
-        if n % db_block:  # the database's last, short block
-            maxima.append(s[full * db_block :].amax(dim=0, keepdim=True))
-        m = torch.cat(maxima) if len(maxima) > 1 else maxima[0]  # blocks x Q
-        first = r0 // db_block
-        blocks = torch.arange(first, first + len(m), device=queries.device)[:, None].expand_as(m)
-        cand_v, cand_b = torch.cat((best_v, m)), torch.cat((best_b, blocks))
-        if k == 1:
-            best_v, sel = cand_v.max(dim=0, keepdim=True)
-        else:
-            best_v, sel = cand_v.topk(k, dim=0)
-        best_b = cand_b.gather(0, sel)
-    return best_v, best_b
+    num_blocks = -(-num_db // db_block)
+    maxima = torch.empty((num_blocks, num_q), dtype=queries.dtype, device=queries.device)
+    buf = torch.empty((min(db_block, num_db), num_q), dtype=queries.dtype, device=queries.device)
+    for b in range(num_blocks):
+        d0 = b * db_block
+        s = buf[: min(db_block, num_db - d0)]
+        torch.mm(database[d0 : d0 + db_block], q_t, out=s)  # db_block x Q; a max over rows vectorises well
+        torch.amax(s, dim=0, out=maxima[b])
+    return maxima.topk(min(k, num_blocks), dim=0)
 
 
-def _search_two_pass(
-    queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int, group: int = 8
-) -> tuple[torch.Tensor, torch.Tensor]:
-    block_v, block_b = _block_maxima(queries, database, k, db_block, group)
+def _search_two_pass(queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    block_v, block_b = _block_maxima(queries, database, k, db_block)
     scores, idx = _top_in_blocks(queries, database, block_b[0], db_block, k)
-    if k == 2:
+    if k == 2 and len(block_v) == 2:
         # The runner-up is inside the best block or is the second-best block's maximum.
         other = block_v[1] > scores[:, 1]
         if other.any():
