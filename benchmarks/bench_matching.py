@@ -102,7 +102,8 @@ def bench(arch: str, n_out: int, device: torch.device, args) -> None:
             ("filter (mask)", t_filter), ("**end to end** (features .. mask)", total)]
     for name, sec in rows:
         print(f"| {name} | {sec:.3f} |")
-    print(f"\nkept {int(mask.sum())} of {len(ms)} (random weights keep few)")
+    note = "" if args.weights else " (random weights keep few)"
+    print(f"\nkept {int(mask.sum())} of {len(ms)} at the default thresholds{note}")
     print("| NN search | value |\n|---|---|")
     print(f"| sgemm 2048^3 (same run) | {peak:.0f} GFLOP/s |")
     print(f"| our search, {len(q)} queries, top-2 | {t_nn:.3f} s = {nn_gflops:.0f} GFLOP/s = {100 * nn_gflops / peak:.0f}% of sgemm |")
