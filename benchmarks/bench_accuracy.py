@@ -112,7 +112,7 @@ def opencv_matcher(kind: str) -> Matcher:
 
 
 def ucn_matcher(weights: str, filters: FilterSettings | None, max_keypoints: int) -> Matcher:
-    model = load_model(resolve(weights)).model
+    model = load_model(resolve(weights, download_if_missing=True)).model
 
     def run(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
         _, ms = match_images(model, prepare_image(pair.img0), prepare_image(pair.img1), MatchOptions(max_keypoints=max_keypoints))
