@@ -31,8 +31,8 @@ from ucn_gui.core.zoo import resolve
 ROOT = Path(__file__).resolve().parents[1]
 # Validation photos, none used in training: LightGlue's pairs and the low-texture terrace pair.
 VAL_PHOTOS = [
-    ROOT / "benchmarks/data/DSC_0410.jpg",
-    ROOT / "benchmarks/data/DSC_0411.jpg",
+    ROOT / "resources/samples/DSC_0410.jpg",
+    ROOT / "resources/samples/DSC_0411.jpg",
     ROOT / "resources/samples/sacre_coeur1.jpg",
     ROOT / "resources/samples/sacre_coeur2.jpg",
     ROOT / "tests/data/terrace0.jpg",

@@ -87,7 +87,7 @@ def expected_drawn(window) -> int:
 def test_launch_shows_sample_pair_and_asks_for_weights(window):
     window.start()
     assert all(img is not None for img in window.images)
-    assert window.images[0].path.name == "sacre_coeur1.jpg"
+    assert window.images[0].path.name == "DSC_0410.jpg"
     assert window.pair_view.image_size(0) == window.images[0].original_size
     assert "weights file" in window.message_text()
     assert not window.runner.busy and window.result is None

@@ -28,7 +28,7 @@ from .pair_view import PairView
 from .worker import MatchRequest, MatchResult, MatchRunner
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-SAMPLE_PAIR = (RESOURCES / "samples" / "sacre_coeur1.jpg", RESOURCES / "samples" / "sacre_coeur2.jpg")
+SAMPLE_PAIR = (RESOURCES / "samples" / "DSC_0410.jpg", RESOURCES / "samples" / "DSC_0411.jpg")
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
 MODEL_FILTER = "Model weights (*.safetensors *.pth *.pt *.ckpt *.tar);;All files (*)"
 MAX_RECENT = 8
