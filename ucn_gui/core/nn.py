@@ -8,12 +8,13 @@ search runs in two passes, because an arg-max over scores costs more than the
 product itself when C is small (32-64):
 
 1. coarse: multiply the database in blocks of ``db_block`` rows by the queries
-   and keep only each block's maximum per query (a values-only max over a
-   cache-resident block is cheap); then take each query's two best blocks;
-2. refine: recompute the winning block of each query and take its top-2 there.
+   into a cache-sized buffer and keep only the maximum of every ``sub_block``
+   rows per query (a values-only max over cached scores is cheap); then take
+   each query's two best sub-blocks;
+2. refine: recompute the winning sub-block of each query and take its top-2 there.
 
-The best match lies in the best block; the second best is either the runner-up
-inside that block or the maximum of the second-best block. Results are exact.
+The best match lies in the best sub-block; the second best is either the
+runner-up inside it or the maximum of the second-best sub-block. Results are exact.
 On CUDA a plain blocked product with top-k is already fast and is used instead.
 """
 from __future__ import annotations
@@ -21,8 +22,9 @@ from __future__ import annotations
 import torch
 
 CPU_DB_BLOCK = 512  # rows of the database per coarse block (scores block: 512 x query_block)
+CPU_SUB_BLOCK = 64  # rows per recorded maximum: the exact second pass reads only these
 CPU_QUERY_BLOCK = 2048  # queries per pass; 512 x 2048 float32 scores = 4 MB, cache-sized
-REFINE_CHUNK = 256  # queries refined at once (gathers REFINE_CHUNK x db_block x C floats)
+REFINE_CHUNK = 256  # queries refined at once (gathers REFINE_CHUNK x sub_block x C floats)
 GPU_BLOCK_BYTES = 1 << 30  # score block budget on CUDA
 
 
@@ -53,10 +55,10 @@ def nearest_neighbors(
     if queries.device.type == "cuda":
         return _search_dense(queries, database, k, query_block)
     qb = query_block or CPU_QUERY_BLOCK
-    parts = [
-        _search_two_pass(queries[i : i + qb], database, k, db_block or CPU_DB_BLOCK)
-        for i in range(0, len(queries), qb)
-    ]
+    db_block = db_block or CPU_DB_BLOCK
+    # Sub-blocks must tile a product block exactly, so that table rows map to database rows.
+    sub_block = CPU_SUB_BLOCK if db_block % CPU_SUB_BLOCK == 0 else db_block
+    parts = [_search_two_pass(queries[i : i + qb], database, k, db_block, sub_block) for i in range(0, len(queries), qb)]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
@@ -71,34 +73,41 @@ def _search_dense(queries: torch.Tensor, database: torch.Tensor, k: int, query_b
     return torch.cat(scores), torch.cat(idx)
 
 
-def _block_maxima(queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k largest block maxima per query: values k x Q and block numbers k x Q.
+def _block_maxima(
+    queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int, sub_block: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k largest sub-block maxima per query: values k x Q and sub-block numbers k x Q.
 
-    Two operations per block, both writing into preallocated memory: the product
-    into a cache-sized buffer, its column maxima into one row of a
-    blocks x Q table. Per-block bookkeeping would cost more than the product.
+    Per product block, two operations writing into preallocated memory: the
+    product into a cache-sized buffer, then its maxima over ``sub_block`` rows
+    into a sub-blocks x Q table. Small sub-blocks keep the exact second pass cheap.
     """
     num_q, num_db = queries.shape[0], database.shape[0]
     q_t = queries.t()
-    num_blocks = -(-num_db // db_block)
-    maxima = torch.empty((num_blocks, num_q), dtype=queries.dtype, device=queries.device)
+    maxima = torch.empty((-(-num_db // sub_block), num_q), dtype=queries.dtype, device=queries.device)
     buf = torch.empty((min(db_block, num_db), num_q), dtype=queries.dtype, device=queries.device)
-    for b in range(num_blocks):
-        d0 = b * db_block
-        s = buf[: min(db_block, num_db - d0)]
-        torch.mm(database[d0 : d0 + db_block], q_t, out=s)  # db_block x Q; a max over rows vectorises well
-        torch.amax(s, dim=0, out=maxima[b])
-    return maxima.topk(min(k, num_blocks), dim=0)
+    for d0 in range(0, num_db, db_block):
+        n = min(db_block, num_db - d0)
+        s = buf[:n]
+        torch.mm(database[d0 : d0 + n], q_t, out=s)  # n x Q; a max over rows vectorises well
+        full, r = n // sub_block, d0 // sub_block
+        if full:
+            torch.amax(s[: full * sub_block].view(full, sub_block, num_q), dim=1, out=maxima[r : r + full])
+        if n % sub_block:  # the database's last, short sub-block
+            torch.amax(s[full * sub_block :], dim=0, out=maxima[r + full])
+    return maxima.topk(min(k, len(maxima)), dim=0)
 
 
-def _search_two_pass(queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    block_v, block_b = _block_maxima(queries, database, k, db_block)
-    scores, idx = _top_in_blocks(queries, database, block_b[0], db_block, k)
+def _search_two_pass(
+    queries: torch.Tensor, database: torch.Tensor, k: int, db_block: int, sub_block: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    block_v, block_b = _block_maxima(queries, database, k, db_block, sub_block)
+    scores, idx = _top_in_blocks(queries, database, block_b[0], sub_block, k)
     if k == 2 and len(block_v) == 2:
         # The runner-up is inside the best block or is the second-best block's maximum.
         other = block_v[1] > scores[:, 1]
         if other.any():
-            s2, i2 = _top_in_blocks(queries[other], database, block_b[1][other], db_block, 1)
+            s2, i2 = _top_in_blocks(queries[other], database, block_b[1][other], sub_block, 1)
             scores[other, 1] = s2[:, 0]
             idx[other, 1] = i2[:, 0]
     return scores, idx
