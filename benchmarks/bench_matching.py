@@ -26,14 +26,17 @@ DEFAULT_PAIR = (ROOT / "tests/data/terrace0.jpg", ROOT / "tests/data/terrace1.jp
 
 
 def sgemm_gflops(device: torch.device, n: int = 2048, reps: int = 5) -> float:
+    """Best of ``reps`` 2048^3 products, the same way the search is timed."""
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     torch.mm(a, b)
-    _sync(device)
-    t = time.perf_counter()
+    best = float("inf")
     for _ in range(reps):
+        _sync(device)
+        t = time.perf_counter()
         torch.mm(a, b)
-    _sync(device)
-    return reps * 2 * n**3 / (time.perf_counter() - t) / 1e9
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
 
 
 def broadcast_search(queries: torch.Tensor, database: torch.Tensor, chunk: int = 25) -> torch.Tensor:
@@ -74,10 +77,13 @@ def bench(arch: str, n_out: int, device: torch.device, args) -> None:
     db = pair.flat1.contiguous()
     nearest_neighbors(q[:10], db, k=2)
     _sync(device)
-    t = time.perf_counter()
-    _, idx = nearest_neighbors(q, db, k=2)
-    _sync(device)
-    t_nn = time.perf_counter() - t
+    times = []
+    for _ in range(args.repeats):  # best of several: a 2-core machine has noisy neighbours
+        t = time.perf_counter()
+        _, idx = nearest_neighbors(q, db, k=2)
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    t_nn = min(times)
     nn_gflops = 2 * len(q) * len(db) * db.shape[1] / t_nn / 1e9
     peak = sgemm_gflops(device)
 
@@ -106,7 +112,7 @@ def bench(arch: str, n_out: int, device: torch.device, args) -> None:
     print(f"\nkept {int(mask.sum())} of {len(ms)} at the default thresholds{note}")
     print("| NN search | value |\n|---|---|")
     print(f"| sgemm 2048^3 (same run) | {peak:.0f} GFLOP/s |")
-    print(f"| our search, {len(q)} queries, top-2 | {t_nn:.3f} s = {nn_gflops:.0f} GFLOP/s = {100 * nn_gflops / peak:.0f}% of sgemm |")
+    print(f"| our search, {len(q)} queries, top-2 (best of {args.repeats}) | {t_nn:.3f} s = {nn_gflops:.0f} GFLOP/s = {100 * nn_gflops / peak:.0f}% of sgemm |")
     print(f"| broadcast differences, 25 per chunk (seed) | {t_bc:.2f} s (measured on {len(sub)} queries, scaled) |")
     print(f"| speed-up | {t_bc / t_nn:.0f}x, same best scores: {same} (identical indices: {100 * same_idx:.0f}%) |")
 
@@ -119,6 +125,7 @@ def main() -> None:
     p.add_argument("--archs", nargs="+", default=["ResUNetBN2F:32", "ResUNetBN2D2:64"], help="ARCH:N_OUT")
     p.add_argument("--weights", help="time a real model instead")
     p.add_argument("--broadcast-queries", type=int, default=200)
+    p.add_argument("--repeats", type=int, default=5, help="NN timing: best of this many runs")
     args = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
