@@ -99,11 +99,23 @@ def load_matches(path: str | os.PathLike) -> dict[str, Any]:
     raise ValueError(f"{path}: unsupported format {suffix!r}")
 
 
+def position_fraction(xy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """N floats in [0, 1]: where each point lies in image 0, (x / w + y / h) / 2.
+
+    The seed's colouring rule; the app's dots and the exported PNG both use it.
+    """
+    return np.clip((xy[:, 0] / max(width, 1) + xy[:, 1] / max(height, 1)) / 2.0, 0.0, 1.0)
+
+
+def jet_lut(n: int = 256) -> np.ndarray:
+    """n x 3 uint8 RGB sampled evenly from OpenCV's JET colormap."""
+    ramp = np.linspace(0, 255, n).round().astype(np.uint8)[:, None]
+    return cv2.applyColorMap(ramp, cv2.COLORMAP_JET)[:, 0, ::-1].copy()
+
+
 def jet_colors(xy: np.ndarray, width: int, height: int) -> np.ndarray:
-    """N x 3 uint8 RGB: the seed's look, colour by position in image 0 (jet over x + y)."""
-    t = (xy[:, 0] / max(width, 1) + xy[:, 1] / max(height, 1)) / 2.0
-    lut = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0, ::-1]
-    return lut[np.clip((t * 255).astype(int), 0, 255)]
+    """N x 3 uint8 RGB: the seed's look, colour by position in image 0."""
+    return jet_lut(256)[(position_fraction(xy, width, height) * 255).astype(int)]
 
 
 def draw_matches(
