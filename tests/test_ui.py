@@ -374,3 +374,27 @@ def test_zoo_model_downloads_in_background_then_loads(qtbot, window, server, tmp
     assert entry.available and window.model is not None and window.model.path == entry.path
     window._fill_model_menu()
     assert not any("download" in a.text() for a in window.model_menu.actions() if a.text().startswith("test-remote"))
+
+
+def test_ransac_runs_once_a_slider_drag_pauses(qtbot, matched, monkeypatch):
+    from PySide6 import QtWidgets
+
+    from ucn_gui.ui import main_window
+
+    panel = matched.filter_panel
+    panel.stability.check.setChecked(False)
+    panel.reciprocity.slider.setValue(8.0)
+    panel.ransac.setCurrentIndex(panel.ransac.findData("fundamental"))  # no drag: exact at once
+    exact = matched.mask.copy()
+    calls = []
+    real = main_window.apply_filters
+    monkeypatch.setattr(main_window, "apply_filters", lambda *a: calls.append(1) or real(*a))
+    buttons = {"now": QtCore.Qt.MouseButton.LeftButton}
+    monkeypatch.setattr(QtWidgets.QApplication, "mouseButtons", staticmethod(lambda: buttons["now"]))
+    panel.reciprocity.slider.setValue(3.0)  # while dragging: a preview, no RANSAC
+    assert calls == []
+    assert not (matched.mask & ~exact).any()
+    buttons["now"] = QtCore.Qt.MouseButton.NoButton  # released: the pending run happens
+    qtbot.waitUntil(lambda: bool(calls), timeout=3000)
+    assert np.array_equal(matched.mask, real(matched.result.matches, panel.settings()))
+    assert matched.pair_view.drawn_count() == expected_drawn(matched)

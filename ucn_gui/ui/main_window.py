@@ -17,7 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ucn_gui.core import zoo
 from ucn_gui.core.checkpoint import CheckpointError, LoadedModel, load_model
-from ucn_gui.core.filters import FilterSettings, apply_filters
+from ucn_gui.core.filters import FilterSettings, apply_filters, filter_mask
 from ucn_gui.core.image import ImageLoadError, LoadedImage, load_image
 from ucn_gui.core.matching import MatchOptions, similarity_map
 
@@ -80,6 +80,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.drawn_indices = np.zeros(0, np.int64)
 
         self.runner = MatchRunner(self)
+        # RANSAC costs ~100 ms per run: while a slider is dragged it runs once the drag pauses.
+        self._ransac_timer = QtCore.QTimer(self, singleShot=True, interval=150)
+        self._ransac_timer.timeout.connect(self.refilter)
+        self._exact_mask: tuple[object, np.ndarray] | None = None  # (MatchSet, last mask with RANSAC)
         self.downloader = ModelDownloader(self)
         self.downloader.progress.connect(self._on_download_progress)
         self.downloader.finished.connect(self._on_download_finished)
@@ -443,7 +447,16 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.result is None:
             return
         matches = self.result.matches
-        self.mask = apply_filters(matches, self.filter_panel.settings())
+        settings = self.filter_panel.settings()
+        dragging = bool(QtWidgets.QApplication.mouseButtons() & QtCore.Qt.MouseButton.LeftButton)
+        last = self._exact_mask[1] if self._exact_mask is not None and self._exact_mask[0] is matches else None
+        if settings.ransac and dragging and last is not None:
+            # Preview: the last RANSAC inliers that still pass the thresholds; exact on pause.
+            self.mask = filter_mask(matches, settings) & last
+            self._ransac_timer.start()
+        else:
+            self.mask = apply_filters(matches, settings)
+            self._exact_mask = (matches, self.mask)
         order = self._draw_order
         self.drawn_indices = order[self.mask[order]][: self.filter_panel.max_drawn()]
         idx = self.drawn_indices
