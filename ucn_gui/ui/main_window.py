@@ -17,12 +17,14 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ucn_gui.core import zoo
 from ucn_gui.core.checkpoint import CheckpointError, LoadedModel, load_model
+from ucn_gui.core.export import save_matches
 from ucn_gui.core.filters import FilterSettings, apply_filters, filter_mask
 from ucn_gui.core.image import ImageLoadError, LoadedImage, load_image
 from ucn_gui.core.matching import MatchOptions, similarity_map
 
 from .compute_panel import ComputePanel
 from .download import ModelDownloader
+from .export import save_picture
 from .filter_panel import FilterPanel
 from .pair_view import PairView
 from .worker import MatchRequest, MatchResult, MatchRunner
@@ -503,8 +505,6 @@ class MainWindow(QtWidgets.QMainWindow):
             path = self._ask_save_path("Export matches", "matches.npz", "NumPy (*.npz);;CSV (*.csv);;JSON (*.json)")
             if not path:
                 return None
-        from ucn_gui.core.export import save_matches
-
         meta = {
             "image0": str(self.images[0].path),
             "image1": str(self.images[1].path),
@@ -532,8 +532,6 @@ class MainWindow(QtWidgets.QMainWindow):
             path = self._ask_save_path("Save picture", "matches.png", "PNG (*.png)")
             if not path:
                 return None
-        from .export import save_picture
-
         try:
             save_picture(self.pair_view, str(path))
         except (OSError, ValueError) as exc:
