@@ -11,7 +11,9 @@ from typing import Any
 
 from ucn_gui.core.model import ARCHITECTURES
 
-DATASET_ALIASES = {"yfcc": "yfcc", "yfcc100mdataset": "yfcc", "yfcc100m": "yfcc", "homography": "homography"}
+DATASET_ALIASES = {"yfcc": "yfcc", "yfcc100mdataset": "yfcc", "yfcc100m": "yfcc", "homography": "homography", "posed": "posed"}
+# The posed scenes held out for validation by default (see data/posed/README.md's suggested split).
+DEFAULT_VAL_SCENES = ["strecha_fountain_p11", "middlebury_dino_sparse_ring", "nerd_mother_child"]
 
 
 def str2bool(v: str) -> bool:
@@ -52,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train_max_iter", type=int, default=2000, help="iterations per epoch")
     g.add_argument("--val_max_iter", type=int, default=400, help="validation pairs per epoch")
     g.add_argument("--max_epoch", type=int, default=100)
+    g.add_argument("--max_time_min", type=float, default=0.0,
+                   help="stop after this many minutes of training (0: no limit); the epoch in progress ends early, "
+                        "is validated and checkpointed")
     g.add_argument("--test_valid", type=str2bool, default=True, help="validate each epoch")
     g.add_argument("--val_epoch_freq", type=int, default=1)
     g.add_argument("--best_val_metric", default="hit_ratio",
@@ -67,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", default="ResUNetBN2D2", choices=sorted(ARCHITECTURES))
     g.add_argument("--model_n_out", type=int, default=64, help="descriptor channels")
     g.add_argument("--bn_momentum", type=float, default=0.05)
+    g.add_argument("--norm", default=None, choices=["per-image", "running"],
+                   help="batch-norm layers: per-image statistics (train and inference alike; right for small batches) "
+                        "or running statistics (open-ucn); default per-image, or what --weights' model card says")
+    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="autocast for the network (loss terms stay fp32); auto: bf16 where the hardware runs it "
+                        "natively (CPU with avx512_bf16/AMX, CUDA with bf16), else fp32")
+    g.add_argument("--channels_last", type=str2bool, default=None, help="channels-last memory format (default: on with bf16/fp16)")
     g.add_argument("--weights", default=None, help="start from any model file the app can load")
     g.add_argument("--resume", default=None, help="a training checkpoint (or its folder) to continue")
 
@@ -103,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min_scale", type=float, default=0.7, help="homography: zoom range of the second image")
     g.add_argument("--max_scale", type=float, default=1.4)
     g.add_argument("--perspective", type=float, default=0.1, help="homography: corner jitter, fraction of the side")
+    g.add_argument("--posed_dir", nargs="+", default=None,
+                   help="posed: scene folders with cameras.json (or folders holding such scenes)")
+    g.add_argument("--val_scenes", nargs="*", default=DEFAULT_VAL_SCENES,
+                   help="posed: whole scenes kept for validation only (their group, e.g. strecha_castle_*, never trains)")
+    g.add_argument("--posed_ratio", type=float, default=0.5,
+                   help="posed with --data_dir: share of training pairs that are real posed pairs (the rest homography)")
+    g.add_argument("--epipolar_threshold", type=float, default=1.5,
+                   help="posed: px (at the training resolution); a SIFT match is positive below this symmetric epipolar distance")
+    g.add_argument("--posed_ratio_test", type=float, default=0.9, help="posed: SIFT ratio test for candidate matches (1: none)")
     g.add_argument("--min_correspondences", type=int, default=None,
                    help="skip a sample with fewer (homography default 64, YFCC 16)")
     return p
@@ -123,7 +144,16 @@ def finalize(cfg: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
         cfg.train_num_workers = cfg.val_num_workers = cfg.num_workers
     if not cfg.use_gpu and cfg.device == "auto":
         cfg.device = "cpu"
-    if cfg.dataset == "homography":
+    if cfg.dataset == "posed":
+        if not cfg.posed_dir:
+            parser.error("--dataset posed needs --posed_dir FOLDER [FOLDER ...]")
+        if cfg.max_image_side is None:
+            cfg.max_image_side = 640
+        if cfg.min_correspondences is None:
+            cfg.min_correspondences = 32
+        if not 0.0 <= cfg.posed_ratio <= 1.0:
+            parser.error("--posed_ratio must be between 0 and 1")
+    elif cfg.dataset == "homography":
         if not cfg.data_dir:
             parser.error("--dataset homography needs --data_dir FOLDER [FOLDER ...]")
         if cfg.max_image_side is None:

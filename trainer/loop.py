@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from ucn_gui.core.checkpoint import load_model
 from ucn_gui.core.model import build_model
+from ucn_gui.core.precision import autocast, resolve_precision
 
 from . import checkpoints as ckpt
 from .config import to_plain
@@ -89,15 +90,27 @@ class Trainer:
             saved = resume.get("config", {})
             cfg.model = saved.get("model", cfg.model)
             cfg.model_n_out = int(saved.get("model_n_out", cfg.model_n_out))
-        self.model = build_model(cfg.model, cfg.model_n_out, bn_momentum=cfg.bn_momentum)
-        if cfg.weights and resume is None:
-            loaded = load_model(cfg.weights)
+            cfg.norm = cfg.norm or saved.get("norm")
+        loaded = load_model(cfg.weights) if cfg.weights and resume is None else None
+        if loaded is not None:
             if (loaded.arch, loaded.n_out) != (cfg.model, cfg.model_n_out):
                 log.info("--weights is a %s with %d outputs: using that instead of --model", loaded.arch, loaded.n_out)
                 cfg.model, cfg.model_n_out = loaded.arch, loaded.n_out
-                self.model = build_model(cfg.model, cfg.model_n_out, bn_momentum=cfg.bn_momentum)
+            cfg.norm = cfg.norm or loaded.card.get("norm")
+        # Batch-1 training gives batch norm the statistics of one pair only; per-image
+        # statistics make training and inference normalise alike at any batch size.
+        cfg.norm = cfg.norm or "per-image"
+        self.model = build_model(cfg.model, cfg.model_n_out, bn_momentum=cfg.bn_momentum, norm=cfg.norm)
+        if loaded is not None:
             self.model.load_state_dict(loaded.model.state_dict())
-        self.model.to(self.device).train()
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.precision != "fp32"
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.model.to(self.device, memory_format=self.memory_format).train()
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # crops have one size: pick the fastest kernels once
+        # fp16 needs loss scaling; bf16 has fp32's range and does not.
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.net: torch.nn.Module = self.model
         if self.ctx.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -144,7 +157,10 @@ class Trainer:
                 B = batch["img0"].shape[0]
                 _sync(self.device)
                 t0 = time.perf_counter()
-                feats = self.net(torch.cat([batch["img0"], batch["img1"]]).to(self.device, non_blocking=True))
+                images = torch.cat([batch["img0"], batch["img1"]]).to(self.device, non_blocking=True)
+                with autocast(self.precision, self.device):
+                    feats = self.net(images.contiguous(memory_format=self.memory_format))
+                feats = feats.float()  # mining and loss terms in fp32
                 _sync(self.device)
                 t1 = time.perf_counter()
                 out = hardest_contrastive_loss(
@@ -156,7 +172,7 @@ class Trainer:
                     loss = feats.sum() * 0.0
                 _sync(self.device)
                 t2 = time.perf_counter()
-                loss.backward()
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
                 _sync(self.device)
                 t3 = time.perf_counter()
             st.loss += float(out.loss.detach()) / n
@@ -167,7 +183,11 @@ class Trainer:
             st.loss_s += (t2 - t1) - out.mining_seconds
             st.backward_s += t3 - t2
         t4 = time.perf_counter()
-        self.optimizer.step()
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         _sync(self.device)
         st.optimizer_s = time.perf_counter() - t4
         return st
@@ -208,6 +228,8 @@ class Trainer:
                 "training %s (%d outputs) on %s, %d process(es), %s lr %g; output in %s",
                 cfg.model, cfg.model_n_out, self.device, ctx.world_size, cfg.optimizer, cfg.lr, self.out_dir,
             )
+        self._deadline = time.perf_counter() + cfg.max_time_min * 60.0 if cfg.max_time_min > 0 else math.inf
+        self.stopped_early = False
         for epoch in range(self.start_epoch, cfg.max_epoch + 1):
             t_epoch = time.perf_counter()
             self.train_epoch(epoch)
@@ -229,6 +251,10 @@ class Trainer:
                     )
                 self.end_of_epoch(epoch, metrics)
             barrier(ctx)
+            if self.stopped_early:
+                log.info("--max_time_min %g reached after epoch %d", cfg.max_time_min, epoch)
+                self.last_epoch = epoch
+                break
         return self.finish()
 
     def train_epoch(self, epoch: int) -> None:
@@ -241,6 +267,9 @@ class Trainer:
         smooth = None
         try:
             for _ in range(cfg.train_max_iter):
+                if time.perf_counter() > self._deadline:
+                    self.stopped_early = True
+                    break
                 st = self.train_step([next(batches) for _ in range(cfg.iter_size)], gen)
                 self.step += 1
                 skipped = len(self._pending_skips)
@@ -289,6 +318,16 @@ class Trainer:
         cfg = self.cfg
         if cfg.dataset == "homography":
             data = {"kind": "homography", "train": list(map(str, cfg.data_dir)), "validation": list(map(str, cfg.val_data_dir or []))}
+        elif cfg.dataset == "posed":
+            train = self.train_set
+            posed = train.datasets[0] if hasattr(train, "datasets") else train
+            data = {"kind": "posed" if not cfg.data_dir else "posed+homography",
+                    "posed_dirs": list(map(str, cfg.posed_dir)),
+                    "train_scenes": posed.scene_names if posed is not None else [],
+                    "validation_scenes": list(cfg.val_scenes or []),
+                    "homography_photos": list(map(str, cfg.data_dir or [])),
+                    "posed_ratio": cfg.posed_ratio if cfg.data_dir else 1.0,
+                    "epipolar_threshold_px": cfg.epipolar_threshold}
         else:
             data = {"kind": "yfcc", "raw": str(cfg.data_dir_raw), "processed": str(cfg.data_dir_processed)}
         return {
@@ -303,7 +342,9 @@ class Trainer:
             "loss": {"pos_thresh": cfg.pos_thresh, "neg_thresh": cfg.neg_thresh, "num_pos": cfg.num_pos_per_batch,
                      "num_candidates": cfg.num_hn_samples_per_batch, "inlier_threshold_pixel": cfg.ucn_inlier_threshold_pixel},
             "optimizer": {"name": cfg.optimizer, "lr": cfg.lr, "exp_gamma": cfg.exp_gamma, "iter_size": cfg.iter_size, "batch_size": cfg.batch_size},
-            "crop_size": cfg.crop_size if cfg.dataset == "homography" else None,
+            "crop_size": cfg.crop_size if cfg.dataset in ("homography", "posed") else None,
+            "norm": cfg.norm,
+            "precision": self.precision,
             "seed": cfg.seed,
         }
 
@@ -332,7 +373,7 @@ class Trainer:
             ckpt.save_checkpoint(self.out_dir / f"final_rank{self.ctx.rank}.pth", state)
         if not self.ctx.is_main:
             return summary
-        last_epoch = max(self.start_epoch - 1, self.cfg.max_epoch)
+        last_epoch = getattr(self, "last_epoch", None) or max(self.start_epoch - 1, self.cfg.max_epoch)
         final_card = self.card(self.best_metrics if self.best_epoch == last_epoch else {}, last_epoch)
         ckpt.export_model(self.out_dir / ckpt.FINAL_EXPORT, self.model, final_card)
         if self.best_epoch == 0:  # no validation: the final weights are the best we know

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from .common import VALIDATION_STREAM, KeySampler, Skipped, collate_pairs
 from .homography import HomographyDataset, HomographyParams, list_images
+from .posed import MixedDataset, PosedDataset, PosedParams, SceneError, split_scenes
 from .yfcc import YFCCDataset, YFCCParams
 
 __all__ = [
@@ -13,6 +15,10 @@ __all__ = [
     "HomographyDataset",
     "HomographyParams",
     "KeySampler",
+    "MixedDataset",
+    "PosedDataset",
+    "PosedParams",
+    "SceneError",
     "Skipped",
     "YFCCDataset",
     "YFCCParams",
@@ -34,8 +40,32 @@ def homography_params(cfg: argparse.Namespace) -> HomographyParams:
     )
 
 
+def posed_params(cfg: argparse.Namespace) -> PosedParams:
+    return PosedParams(
+        crop_size=cfg.crop_size,
+        max_image_side=cfg.max_image_side,
+        epipolar_threshold=cfg.epipolar_threshold,
+        ratio=cfg.posed_ratio_test,
+        min_correspondences=cfg.min_correspondences,
+        photometric=homography_params(cfg),
+    )
+
+
 def make_datasets(cfg: argparse.Namespace) -> tuple[Any, Any | None]:
     """(train, validation or None) for the options in ``cfg``."""
+    if cfg.dataset == "posed":
+        params = posed_params(cfg)
+        train_scenes, val_scenes = split_scenes(cfg.posed_dir, cfg.val_scenes or [], params)
+        if not train_scenes:
+            raise SceneError("every posed scene is held out for validation: nothing left to train on")
+        train: Any = PosedDataset(train_scenes, params, seed=cfg.seed)
+        if cfg.data_dir and cfg.posed_ratio < 1.0:
+            photos = HomographyDataset(cfg.data_dir, homography_params(cfg), seed=cfg.seed)
+            train = MixedDataset([train, photos], [cfg.posed_ratio, 1.0 - cfg.posed_ratio], seed=cfg.seed)
+        # Validation pairs are whole images: the search covers all of the other image, as in the app.
+        val_params = dataclasses.replace(params, crop_size=0)
+        val = PosedDataset(val_scenes, val_params, seed=cfg.seed + 1) if val_scenes else None
+        return train, val
     if cfg.dataset == "homography":
         params = homography_params(cfg)
         train = HomographyDataset(cfg.data_dir, params, seed=cfg.seed)

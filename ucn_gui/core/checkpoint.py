@@ -31,7 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file as load_safetensors
 from safetensors.torch import save_file as save_safetensors
 
-from .model import ARCHITECTURES, ResUNet2, build_model
+from .model import ARCHITECTURES, NORM_MODES, ResUNet2, build_model
 
 FORMAT_TAG = "ucn-viewer/1"
 
@@ -214,6 +214,13 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     card = load_card(path)
     card.setdefault("architecture", arch)
     card.setdefault("n_out", n_out)
+    # How the model normalises at inference must match how it was trained: models
+    # trained one pair per step say "per-image"; open-ucn's published ones (no card)
+    # use running statistics.
+    norm = card.setdefault("norm", "running")
+    if norm not in NORM_MODES:
+        raise CheckpointError(f"{card_path(path)}: unknown \"norm\" {norm!r} (expected one of {', '.join(NORM_MODES)})")
+    model.set_norm(norm)
     return LoadedModel(model=model.to(device).eval(), arch=arch, n_out=n_out, path=path, card=card)
 
 
@@ -288,7 +295,7 @@ def save_model(path: str | os.PathLike, model: ResUNet2, card: Mapping[str, Any]
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
     arch = type(model).__name__
-    card = {"format": FORMAT_TAG, "architecture": arch, "n_out": model.out_channels, **(card or {})}
+    card = {"format": FORMAT_TAG, "architecture": arch, "n_out": model.out_channels, "norm": model.norm_mode, **(card or {})}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT_TAG, "architecture": arch, "n_out": str(model.out_channels)}
     atomic_write(path, lambda tmp: save_safetensors(state, str(tmp), metadata=meta))

@@ -15,15 +15,39 @@ import torch.nn.functional as F
 from torch import nn
 
 
+NORM_MODES = ("running", "per-image")
+
+
+class Norm2d(nn.BatchNorm2d):
+    """BatchNorm2d (same parameters and buffers, so open-ucn's state dicts load) that can
+    also normalise every image by its own statistics.
+
+    ``per_image=False``: ordinary batch norm (batch statistics in training, running
+    statistics in eval), as open-ucn's published models expect.
+    ``per_image=True``: each image is normalised over its own H x W, in training and in
+    inference alike (instance norm with the batch-norm affine). A model trained this way
+    runs identically at any batch size and never depends on running statistics gathered
+    over training crops.
+    """
+
+    per_image: bool = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.per_image:
+            return super().forward(x)
+        # instance_norm over (B, C, H, W) = batch norm over (1, B*C, H, W): one fused op.
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, use_input_stats=True, eps=self.eps)
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 convs with batch norm and an identity shortcut (channels unchanged)."""
 
     def __init__(self, channels: int, bn_momentum: float = 0.05) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels, momentum=bn_momentum)
+        self.bn1 = Norm2d(channels, momentum=bn_momentum)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels, momentum=bn_momentum)
+        self.bn2 = Norm2d(channels, momentum=bn_momentum)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -59,18 +83,19 @@ class ResUNet2(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.normalize_feature = normalize_feature
+        self.norm_mode = "running"
 
         def down(cin: int, cout: int, stride: int) -> tuple[nn.Module, nn.Module, nn.Module]:
             return (
                 nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-                nn.BatchNorm2d(cout, momentum=bn_momentum),
+                Norm2d(cout, momentum=bn_momentum),
                 nn.Sequential(BasicBlock(cout, bn_momentum)),
             )
 
         def up(cin: int, cout: int) -> tuple[nn.Module, nn.Module, nn.Module]:
             return (
                 nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=0, bias=False),
-                nn.BatchNorm2d(cout, momentum=bn_momentum),
+                Norm2d(cout, momentum=bn_momentum),
                 nn.Sequential(BasicBlock(cout, bn_momentum)),
             )
 
@@ -84,6 +109,16 @@ class ResUNet2(nn.Module):
         self.conv2_tr, self.norm2_tr, self.blocks2_tr = up(c[2] + t[3], t[2])
         self.conv1_tr = nn.Conv2d(c[1] + t[2], t[1], 1, bias=False)
         self.final = nn.Conv2d(t[1], out_channels, 1, bias=True)
+
+    def set_norm(self, mode: str) -> ResUNet2:
+        """'running' (batch norm as trained with large batches) or 'per-image' (see Norm2d)."""
+        if mode not in NORM_MODES:
+            raise ValueError(f"unknown normalisation {mode!r}; known: {', '.join(NORM_MODES)}")
+        self.norm_mode = mode
+        for m in self.modules():
+            if isinstance(m, Norm2d):
+                m.per_image = mode == "per-image"
+        return self
 
     @staticmethod
     def _stage(conv: nn.Module, norm: nn.Module, blocks: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -135,10 +170,10 @@ ARCHITECTURES: dict[str, type[ResUNet2]] = {
 }
 
 
-def build_model(arch: str, n_out: int, in_channels: int = 1, bn_momentum: float = 0.05) -> ResUNet2:
-    """Instantiate an architecture by its open-ucn class name."""
+def build_model(arch: str, n_out: int, in_channels: int = 1, bn_momentum: float = 0.05, norm: str = "running") -> ResUNet2:
+    """Instantiate an architecture by its open-ucn class name, with the given normalisation mode."""
     try:
         cls = ARCHITECTURES[arch]
     except KeyError:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}") from None
-    return cls(in_channels=in_channels, out_channels=n_out, bn_momentum=bn_momentum)
+    return cls(in_channels=in_channels, out_channels=n_out, bn_momentum=bn_momentum).set_norm(norm)

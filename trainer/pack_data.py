@@ -1,0 +1,80 @@
+"""Shrink a training data set into a small folder that travels with the repository (e.g. to a GPU machine).
+
+    python -m trainer.pack_data --posed ../shared/data/posed --photos ../shared/data/images/yfcc ... \\
+        --out .gpudata --max-side 640
+
+Posed scenes keep their layout (images/, cameras.json with K rescaled to the
+shrunk images, pairs.txt); photo folders become ``photos/<name>/``. JPEG quality 90.
+The trainer reads the result with ``--posed_dir OUT/posed --data_dir OUT/photos``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+
+from ucn_gui.core.image import read_rgb
+
+from .datasets.homography import list_images
+from .datasets.posed import find_scene_dirs
+
+
+def _shrink(src: Path, dst: Path, max_side: int, quality: int) -> float:
+    """Write ``src`` shrunk to ``max_side`` as JPEG; returns the scale factor (new width / old width)."""
+    rgb = read_rgb(src)
+    h, w = rgb.shape[:2]
+    s = 1.0
+    if max(h, w) > max_side:
+        f = max_side / max(h, w)
+        rgb = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+        s = rgb.shape[1] / w
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(dst.with_suffix(".jpg")), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return s
+
+
+def pack_scene(scene: Path, out: Path, max_side: int, quality: int) -> None:
+    meta = json.loads((scene / "cameras.json").read_text())
+    for name, cam in meta["images"].items():
+        if Path(name).suffix.lower() not in (".jpg", ".jpeg"):
+            raise SystemExit(f"{scene.name}/{name}: only JPEG scenes are packed (names are kept)")
+        s = _shrink(scene / "images" / name, out / "images" / name, max_side, quality)
+        K = cam["K"]
+        K[0][0] *= s
+        K[0][1] *= s
+        K[1][1] *= s
+        K[0][2] = (K[0][2] + 0.5) * s - 0.5  # pixel centres stay aligned
+        K[1][2] = (K[1][2] + 0.5) * s - 0.5
+        cam["width"], cam["height"] = round(cam["width"] * s), round(cam["height"] * s)
+    meta["note"] = f"{meta.get('note', '')} Shrunk to {max_side} px by trainer.pack_data; K rescaled.".strip()
+    (out / "cameras.json").write_text(json.dumps(meta))
+    if (scene / "pairs.txt").is_file():
+        shutil.copy(scene / "pairs.txt", out / "pairs.txt")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--posed", nargs="*", default=[], help="posed scene folders (or folders of scenes)")
+    p.add_argument("--photos", nargs="*", default=[], help="photo folders for homography pairs")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--max-side", type=int, default=640)
+    p.add_argument("--quality", type=int, default=90)
+    a = p.parse_args(argv)
+    for scene in find_scene_dirs(a.posed) if a.posed else []:
+        pack_scene(scene, a.out / "posed" / scene.name, a.max_side, a.quality)
+        print(f"posed {scene.name}", flush=True)
+    for folder in map(Path, a.photos):
+        for img in list_images([folder]):
+            _shrink(img, a.out / "photos" / folder.name / img.relative_to(folder), a.max_side, a.quality)
+        print(f"photos {folder.name}", flush=True)
+    total = sum(f.stat().st_size for f in a.out.rglob("*") if f.is_file())
+    print(f"{a.out}: {total / 2**20:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
