@@ -21,6 +21,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ucn_gui.core.threads import configure_threads  # noqa: E402
+
+configure_threads()  # before torch is imported
+
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 import torch  # noqa: E402
