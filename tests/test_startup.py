@@ -1,8 +1,9 @@
 """Start-up: thread policy before torch, device names that cannot strand the user,
---version on every entry point."""
+--version on every entry point, and the display-library check before Qt starts."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,39 @@ def test_version(prog, name):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"{name} {package_version()}"
     assert package_version()[0].isdigit()
+
+
+# ---------------------------------------------------------------------- display libraries
+
+
+def test_xcb_check_agrees_with_ldd():
+    from ucn_gui.ui import system_libs
+
+    plugin = system_libs.xcb_plugin_path()
+    if plugin is None or shutil.which("ldd") is None:
+        pytest.skip("no PySide6 xcb plugin or no ldd here")
+    ldd = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True).stdout
+    missing = sorted({line.split()[0] for line in ldd.splitlines() if "not found" in line})
+    error = system_libs.xcb_load_error()
+    assert (error is None) == (not missing), (error, missing)
+    if missing:
+        assert any(name in error for name in missing)
+
+
+def test_app_prints_the_apt_line_when_xcb_cannot_load(tmp_path):
+    """A plugin whose libraries do not resolve (here: a copy cut off from its Qt libraries)."""
+    from ucn_gui.ui import system_libs
+
+    plugin = system_libs.xcb_plugin_path()
+    if plugin is None:
+        pytest.skip("no PySide6 xcb plugin here")
+    platforms = tmp_path / "platforms"
+    platforms.mkdir()
+    shutil.copy(plugin, platforms / plugin.name)
+    env = {"QT_QPA_PLATFORM_PLUGIN_PATH": str(platforms), "QT_QPA_PLATFORM": "", "WAYLAND_DISPLAY": ""}
+    proc = run_py(["main.py"], env, timeout=60)
+    assert proc.returncode == 1
+    assert system_libs.APT_LINE in proc.stderr
+    assert "could not load the Qt platform plugin" not in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
+    assert "libQt6" in proc.stderr  # the loader's reason is named

@@ -9,7 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-# Only light imports up here: main() sets the thread policy before torch is loaded.
+# Only light imports up here: main() checks the display libraries and sets the
+# thread policy before Qt and torch are loaded.
 from ucn_gui import package_version
 from ucn_gui.core.devices import ACCEPTED, DeviceNameError, check_device_name
 
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         except DeviceNameError as exc:
             print(f"ucn-gui: error: --device: {exc}", file=sys.stderr)
             return 2
+    from ucn_gui.ui.system_libs import check_display_libraries
+
+    if not check_display_libraries("ucn-gui"):  # prints the apt line instead of Qt's plugin error
+        return 1
     from ucn_gui.core.threads import configure_threads
 
     configure_threads()  # before anything below loads torch
