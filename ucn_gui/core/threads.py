@@ -1,12 +1,13 @@
 """One thread setting for the whole process, made before torch is imported.
 
-Every entry point (the window, ucn-match, the benchmarks) calls
+The entry points (the window, ucn-match, the speed benchmarks) call
 :func:`configure_threads` first, before importing anything that imports torch:
 
 * ``OMP_WAIT_POLICY=PASSIVE`` (unless already set): idle OpenMP threads sleep
-  instead of spinning. On a 2-core machine with one core busy, ucn-match took
-  29.7 s with spinning workers and 4.4 s with passive ones. OpenMP reads the
-  variable once, when torch loads it, hence "before torch".
+  instead of spinning. On 2 cores with one kept busy by another process,
+  matching the sample pair at 640 px took 6.9-8.7 s with spinning threads and
+  4.1-4.3 s with passive ones (29.7 s against 4.4 s next to a training run).
+  OpenMP reads the variable once, when torch loads it, hence "before torch".
 * torch's intra-op threads and OpenCV's threads = the number of physical cores
   this process may run on, so the two pools (and hyper-threads) do not
   oversubscribe the CPU. ``UCN_THREADS``, else ``OMP_NUM_THREADS``, overrides it.
