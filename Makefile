@@ -2,25 +2,36 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# The CPU wheel of torch installs from local disk here; override elsewhere
-# (e.g. TORCH_SPEC="torch>=2.1" to keep whatever CUDA build pip picks).
+# torch goes into the same pip call as the package, pinned by TORCH_SPEC, so pip
+# never chooses a torch build by itself. The default is the CPU wheel this project
+# is tested with (installed from local disk here). With a CUDA build of torch
+# already in .venv, keep it: make run TORCH_SPEC=torch (see the README).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: run test setup bench clean
+.PHONY: run test setup setup-test bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[train,dev]"
+
+# Running needs the package and its dependencies, nothing else.
+$(BIN)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH_SPEC)" -e .
 	touch $@
 
-setup: $(BIN)/.installed
+# Testing adds the test extras ([dev]).
+$(BIN)/.installed-test: $(BIN)/.installed-run
+	$(BIN)/pip install -q "$(TORCH_SPEC)" -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/.installed-run
+
+setup-test: $(BIN)/.installed-test
 
 run: setup
 	$(BIN)/python main.py $(ARGS)
 
-test: setup
+test: setup-test
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup

@@ -21,6 +21,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ucn_gui.core.threads import configure_threads  # noqa: E402
+
+configure_threads()  # before torch is imported
+
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 import torch  # noqa: E402
@@ -30,7 +34,8 @@ from ucn_gui.core.checkpoint import LoadedModel  # noqa: E402
 from ucn_gui.core.matching import MatchOptions, MatchSet  # noqa: E402
 from ucn_gui.core.model import build_model  # noqa: E402
 from ucn_gui.ui.items import DotsItem  # noqa: E402
-from ucn_gui.ui.main_window import SAMPLE_PAIR, MainWindow  # noqa: E402
+from ucn_gui.core.resources import sample_pair  # noqa: E402
+from ucn_gui.ui.main_window import MainWindow  # noqa: E402
 from ucn_gui.ui.worker import MatchResult  # noqa: E402
 
 
@@ -74,7 +79,7 @@ def bench_redraw(app: QtWidgets.QApplication, tmp: Path, n: int, moves: int) -> 
     view.dots_item = CountingDots()
     view.dots_item.setZValue(20)
     view.vb.addItem(view.dots_item)
-    win.set_pair(*SAMPLE_PAIR)  # no model: shows the pair only
+    win.set_pair(*sample_pair())  # no model: shows the pair only
     matches = synthetic_matches(n, win.images[0].original_size, win.images[1].original_size)
     win._on_result(MatchResult(0, None, matches, "cpu", 0.0, False))
     for _ in range(5):
@@ -122,7 +127,7 @@ def bench_event_loop(app: QtWidgets.QApplication, tmp: Path, max_side: int, arch
     win.compute_panel.restore("auto", max_side, options)
     model = build_model(arch, n_out).eval()
     win.model = LoadedModel(model, arch, n_out, tmp / "random.safetensors", {"name": "random"})
-    win.set_pair(*SAMPLE_PAIR)
+    win.set_pair(*sample_pair())
     win.runner.cancel()  # set_pair started a run; time a clean one below
     for _ in range(20):
         app.processEvents()

@@ -11,15 +11,19 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+from ucn_gui.core.threads import configure_threads
 
-from ucn_gui.core.checkpoint import load_model
-from ucn_gui.core.filters import FilterSettings, apply_filters
-from ucn_gui.core.image import load_image
-from ucn_gui.core.matching import MatchOptions, PairFeatures, match
-from ucn_gui.core.model import build_model
-from ucn_gui.core.nn import nearest_neighbors
+configure_threads()  # before torch is imported
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ucn_gui.core.checkpoint import load_model  # noqa: E402
+from ucn_gui.core.filters import FilterSettings, apply_filters  # noqa: E402
+from ucn_gui.core.image import load_image  # noqa: E402
+from ucn_gui.core.matching import MatchOptions, PairFeatures, match  # noqa: E402
+from ucn_gui.core.model import build_model  # noqa: E402
+from ucn_gui.core.nn import nearest_neighbors  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PAIR = (ROOT / "tests/data/terrace0.jpg", ROOT / "tests/data/terrace1.jpg")

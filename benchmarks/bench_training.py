@@ -21,6 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ucn_gui.core.threads import configure_threads  # noqa: E402
+
 CONFIGS = [("ResUNetBN2F", 32), ("ResUNetBN2D2", 64)]
 
 
@@ -82,10 +84,11 @@ def main() -> int:
     p.add_argument("--positives", type=int, default=1024)
     p.add_argument("--steps", type=int, default=None, help="timed iterations (default 8 on CPU, 50 on CUDA)")
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: configure_threads' choice, the physical cores)")
     p.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when available")
     p.add_argument("--one", nargs=3, metavar=("ARCH", "N_OUT", "DEVICE"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    configure_threads()  # before torch is imported (run_one may then set --threads)
     if args.one:
         arch, n_out, device = args.one
         steps = args.steps or (50 if device.startswith("cuda") else 8)

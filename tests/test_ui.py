@@ -254,13 +254,34 @@ def test_cuda_out_of_memory_falls_back_to_cpu(qtbot, window, model_path, monkeyp
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_run(self, request, device, stop)
 
-    monkeypatch.setattr(worker, "pick_device", lambda _name: torch.device("cuda"))
+    monkeypatch.setattr(worker, "choose_device", lambda _name: (torch.device("cuda"), None))
     monkeypatch.setattr(worker.MatchWorker, "_run_on", fake_run)
     assert window.load_model_file(model_path)
     with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
         window.set_pair(IMG0, IMG1)
     assert window.result.device == "cpu"
     assert "CPU" in window.message_text()
+
+
+def test_saved_cuda_choice_without_cuda_runs_on_cpu(qtbot, settings, model_path, monkeypatch):
+    """A device saved on a CUDA machine (or a CUDA index that is gone) never blocks a launch."""
+    import torch
+
+    from ucn_gui.ui import main_window
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(main_window.zoo, "default_model_path", lambda: None)
+    settings.setValue("device", "cuda")
+    settings.setValue("max_side", 256)
+    win = main_window.MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    assert win.compute_panel.device_name() == "cuda"  # the saved choice is kept ...
+    with qtbot.waitSignal(win.result_shown, timeout=RUN_TIMEOUT_MS):
+        win.start([str(IMG0), str(IMG1)], str(model_path))
+    assert win.result.device == "cpu" and len(win.result.matches) > 0  # ... and the run happens on the CPU
+    assert "not available" in win.message_text() and "CPU" in win.message_text()
+    assert win.message_bar.level == "warning"
+    win.close()
 
 
 # ---------------------------------------------------------------------- looking at matches

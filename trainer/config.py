@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ucn_gui import package_version
 from ucn_gui.core.model import ARCHITECTURES
 
 DATASET_ALIASES = {"yfcc": "yfcc", "yfcc100mdataset": "yfcc", "yfcc100m": "yfcc", "homography": "homography", "posed": "posed"}
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a UCN model with the hardest-contrastive loss (YFCC or any folder of photos).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     g = p.add_argument_group("output")
     g.add_argument("--out_dir", default=None,
                    help="checkpoints, logs, plots and the exported model (default: the --resume folder, else runs/ucn)")

@@ -9,12 +9,19 @@ import argparse
 import sys
 from pathlib import Path
 
+# Only light imports up here: main() checks the display libraries and sets the
+# thread policy before Qt and torch are loaded.
+from ucn_gui import package_version
+from ucn_gui.core.devices import ACCEPTED, DeviceNameError, check_device_name
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ucn-gui", description="UCN Viewer: dense correspondences between two images.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="two images to open (default: the bundled sample pair)")
     p.add_argument("--weights", help="a weights file (.safetensors, a torch checkpoint, open-ucn's format) or a zoo name")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to compute (default: auto, remembered)")
+    p.add_argument("--device", help=f"where to compute: {' | '.join(ACCEPTED)} (default: auto, remembered); "
+                                    "an unavailable CUDA device falls back to the CPU")
     p.add_argument("--max-size", type=int, metavar="PX", help="longest image side the network sees (default 640, remembered)")
     # For smoke tests and README screenshots: quit by itself.
     p.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
@@ -27,6 +34,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.device is not None:
+        try:
+            args.device = check_device_name(args.device)
+        except DeviceNameError as exc:
+            print(f"ucn-gui: error: --device: {exc}", file=sys.stderr)
+            return 2
+    from ucn_gui.ui.system_libs import check_display_libraries
+
+    if not check_display_libraries("ucn-gui"):  # prints the apt line instead of Qt's plugin error
+        return 1
+    from ucn_gui.core.threads import configure_threads
+
+    configure_threads()  # before anything below loads torch
     # Qt imports after argument parsing, so `--help` works without a display.
     import pyqtgraph as pg
     from PySide6 import QtCore, QtWidgets

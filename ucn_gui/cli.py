@@ -9,25 +9,23 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from .core.checkpoint import CheckpointError, load_model
-from .core.export import MATCH_FORMATS, draw_matches, save_matches, save_png
-from .core.features import pick_device
-from .core.filters import FilterSettings, apply_filters
-from .core.image import ImageLoadError, load_image
-from .core.keypoints import KEYPOINT_MODES, read_points_file
-from .core.matching import MatchOptions, match_images
-from .core.zoo import DownloadError, ModelNotFound, default_model_path, resolve
+# Only light imports up here: main() sets the thread policy before torch is loaded.
+from . import package_version
+from .core.devices import ACCEPTED, DeviceNameError, check_device_name
+from .core.threads import configure_threads
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .core.export import MATCH_FORMATS
+    from .core.keypoints import KEYPOINT_MODES
+
     p = argparse.ArgumentParser(prog="ucn-match", description="Dense UCN correspondences between two images.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     p.add_argument("image0", type=Path)
     p.add_argument("image1", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True, help=f"matches file ({', '.join(MATCH_FORMATS)})")
     p.add_argument("--weights", help="weights file or zoo name, e.g. open-ucn-yfcc (downloaded on first use); default: the bundled model")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    p.add_argument("--device", default="auto", help=f"{' | '.join(ACCEPTED)} (default: auto, CUDA when available)")
     p.add_argument("--max-size", type=int, default=None, metavar="PX", help="run the network on a copy at most PX on its long side")
     p.add_argument("--keypoints", choices=KEYPOINT_MODES, default="sift")
     p.add_argument("--max-keypoints", type=int, default=2000, help="SIFT query points (default 2000)")
@@ -66,14 +64,31 @@ def _fail(msg: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_threads()  # before the imports below load torch
+    from .core import resources
+    from .core.checkpoint import CheckpointError, load_model
+    from .core.devices import choose_device
+    from .core.export import MATCH_FORMATS, draw_matches, save_matches, save_png
+    from .core.filters import FilterSettings, apply_filters
+    from .core.image import ImageLoadError, load_image
+    from .core.keypoints import read_points_file
+    from .core.matching import MatchOptions, match_images
+    from .core.zoo import DownloadError, ModelNotFound, default_model_path, resolve
+
     args = build_parser().parse_args(argv)
     if args.output.suffix.lower() not in MATCH_FORMATS:
         return _fail(f"{args.output}: output must end in {', '.join(MATCH_FORMATS)}")
     try:
+        check_device_name(args.device)
+    except DeviceNameError as exc:
+        return _fail(f"--device: {exc}")
+    try:
         weights = resolve(args.weights, download_if_missing=True, progress=_download_bar()) if args.weights else default_model_path()
         if weights is None:
-            return _fail("no default model is bundled yet; pass --weights FILE")
-        device = pick_device(args.device)
+            return _fail(f"no bundled default model in {resources.models_dir()}; pass --weights FILE")
+        device, notice = choose_device(args.device)
+        if notice:
+            print(f"ucn-match: {notice}", file=sys.stderr)
         loaded = load_model(weights, device)
         img0 = load_image(args.image0, args.max_size)
         img1 = load_image(args.image1, args.max_size)

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import platformdirs
 
+from . import resources
 from .checkpoint import CheckpointError, load_model
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-MODELS_DIR = RESOURCES / "models"
 DEFAULT_MODEL_NAME = "default"
 ProgressFn = Callable[[int, "int | None"], None]  # (bytes so far, total bytes or None)
 
@@ -81,10 +80,11 @@ def remote_models() -> list[ModelEntry]:
 
 
 def bundled_models() -> list[ModelEntry]:
-    """Every ``resources/models/*.safetensors``; the one named 'default' first."""
-    if not MODELS_DIR.is_dir():
+    """Every bundled ``models/*.safetensors`` (see core.resources); the one named 'default' first."""
+    models_dir = resources.models_dir()
+    if not models_dir.is_dir():
         return []
-    entries = [ModelEntry(p.stem, f"bundled ({p.name})", p) for p in sorted(MODELS_DIR.glob("*.safetensors"))]
+    entries = [ModelEntry(p.stem, f"bundled ({p.name})", p) for p in sorted(models_dir.glob("*.safetensors"))]
     return sorted(entries, key=lambda e: e.name != DEFAULT_MODEL_NAME)
 
 

@@ -101,6 +101,10 @@ class ComputePanel(QtWidgets.QGroupBox):
         """Set values without starting a run."""
         widgets = (self.device, self.max_side, self.keypoints, self.max_keypoints, self.grid_stride)
         blockers = [QtCore.QSignalBlocker(w) for w in widgets]
+        if self.device.findData(device) < 0 and device.startswith("cuda:"):  # a given CUDA device: offer it
+            self.device.addItem(device.upper(), device)
+        # Anything unknown (an old or edited setting) means auto; an unavailable CUDA
+        # device is tried by the worker, which falls back to the CPU with a notice.
         self.device.setCurrentIndex(max(self.device.findData(device), 0))
         self.max_side.setValue(max_side)
         self.keypoints.setCurrentIndex(max(self.keypoints.findData(options.keypoints), 0))

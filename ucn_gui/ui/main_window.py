@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ucn_gui.core import zoo
+from ucn_gui.core import resources, zoo
 from ucn_gui.core.checkpoint import CheckpointError, LoadedModel, load_model
 from ucn_gui.core.export import save_matches
 from ucn_gui.core.filters import FilterSettings, apply_filters, filter_mask
@@ -29,8 +29,6 @@ from .filter_panel import FilterPanel
 from .pair_view import PairView
 from .worker import MatchRequest, MatchResult, MatchRunner
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-SAMPLE_PAIR = (RESOURCES / "samples" / "DSC_0410.jpg", RESOURCES / "samples" / "DSC_0411.jpg")
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
 MODEL_FILTER = "Model weights (*.safetensors *.pth *.pt *.ckpt *.tar);;All files (*)"
 MAX_RECENT = 8
@@ -547,10 +545,11 @@ class MainWindow(QtWidgets.QMainWindow):
         """What launching does: open the given pair (or the sample pair) and a model, then match."""
         # Images first: without a model they show the "choose a weights file" notice, and a
         # model that then fails to load leaves its error message visible.
+        samples = resources.sample_pair()
         if paths:
             self.set_pair(paths[0], paths[1])
-        elif all(p.is_file() for p in SAMPLE_PAIR):
-            self.set_pair(*SAMPLE_PAIR)
+        elif all(p.is_file() for p in samples):
+            self.set_pair(*samples)
         if weights:
             self.load_model_by_name(weights)
         else:

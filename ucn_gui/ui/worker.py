@@ -25,7 +25,7 @@ import torch
 from PySide6 import QtCore
 
 from ucn_gui.core.checkpoint import LoadedModel
-from ucn_gui.core.features import pick_device
+from ucn_gui.core.devices import DeviceNameError, choose_device
 from ucn_gui.core.image import LoadedImage, prepare_image
 from ucn_gui.core.matching import Cancelled, MatchOptions, MatchSet, PairFeatures, match
 
@@ -40,7 +40,7 @@ class MatchRequest:
     image1: LoadedImage
     max_side: int | None = 640
     options: MatchOptions = field(default_factory=MatchOptions)
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (an unavailable CUDA device runs on the CPU)
     request_id: int = 0  # set by MatchRunner.submit
 
 
@@ -119,7 +119,13 @@ class MatchWorker(QtCore.QObject):
             return
         start = time.perf_counter()
         try:
-            device = str(pick_device(request.device))
+            try:
+                chosen, why = choose_device(request.device)
+            except DeviceNameError:  # e.g. a hand-edited setting: never a reason not to run
+                chosen, why = choose_device("auto")
+            device = str(chosen)
+            if why:
+                self.notice.emit(rid, why)
             try:
                 pair, matches, reused = self._run_on(request, device, stop)
             except Exception as exc:  # noqa: BLE001 - only CUDA OOM is retried, the rest re-raised
@@ -175,7 +181,8 @@ class MatchRunner(QtCore.QObject):
         super().__init__(parent)
         # OpenCV's own thread pool (SIFT, resizing) was measured starving the GUI thread on
         # a busy 2-core CPU (200 ms event-loop stalls); one OpenCV thread keeps SIFT under
-        # 100 ms there. This process-wide setting only affects the app, not the core library.
+        # 100 ms there. This process-wide setting only affects the app, not the core library;
+        # it deliberately narrows what configure_threads() set at start-up (torch keeps its count).
         cv2.setNumThreads(1)
         self._thread = QtCore.QThread()
         self._thread.setObjectName("ucn-match-worker")
