@@ -12,9 +12,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import parse_args
-from .distributed import setup, teardown
-from .loop import Trainer
+from ucn_gui.core.threads import configure_threads
+
+configure_threads()  # before the imports below load torch (OpenMP reads its wait policy once)
+
+from .config import parse_args  # noqa: E402
+from .distributed import setup, teardown  # noqa: E402
+from .loop import Trainer  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:

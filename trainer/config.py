@@ -61,8 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "is validated and checkpointed")
     g.add_argument("--test_valid", type=str2bool, default=True, help="validate each epoch")
     g.add_argument("--val_epoch_freq", type=int, default=1)
-    g.add_argument("--best_val_metric", default="hit_ratio",
-                   choices=["hit_ratio", "reciprocity_ratio", "reciprocity_hit_ratio"])
+    g.add_argument("--best_val_metric", default="mma3",
+                   choices=["mma3", "correct3", "hit_ratio", "reciprocity_ratio", "reciprocity_hit_ratio"],
+                   help="mma3 / correct3: the product's matching pipeline at its default thresholds on fixed validation "
+                        "pairs (share of kept matches within 3 px; correct kept matches per pair); the others are the "
+                        "seed's positive-based ratios")
+    g.add_argument("--val_photos", nargs="+", default=None,
+                   help="photos (or folders) for synthetic validation pairs (default: --val_data_dir, else the bundled samples)")
+    g.add_argument("--val_pairs_per_photo", type=int, default=1, help="synthetic validation pairs per photo and strength (3 strengths)")
+    g.add_argument("--val_pairs_per_scene", type=int, default=4, help="posed validation pairs per validation scene")
     g.add_argument("--seed", type=int, default=0, help="everything random derives from it: a run repeats")
     g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     g.add_argument("--num_workers", type=int, default=None, help="data loading processes (sets both below)")

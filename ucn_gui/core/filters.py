@@ -73,3 +73,19 @@ def apply_filters(matches: MatchSet, settings: FilterSettings) -> np.ndarray:
     if settings.ransac:
         keep &= ransac_mask(matches, keep, settings.ransac, settings.ransac_threshold)
     return keep
+
+
+def default_filters(card: dict | None = None) -> FilterSettings:
+    """The thresholds a model's card recommends (``"default_filters"``: reciprocity, stability,
+    max_distance, max_ratio; a null switches a test off), else FilterSettings' own defaults.
+
+    A model's descriptors decide where its cycle errors fall, so the thresholds chosen on its
+    validation benchmark travel with it rather than being hard-coded in the app.
+    """
+    settings = FilterSettings()
+    chosen = (card or {}).get("default_filters") or {}
+    for name in ("reciprocity", "stability", "max_distance", "max_ratio"):
+        if name in chosen:
+            value = chosen[name]
+            setattr(settings, name, None if value is None else float(value))
+    return settings
