@@ -31,10 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-keypoints", type=int, default=2000, help="SIFT query points (default 2000)")
     p.add_argument("--grid-stride", type=int, default=8, metavar="PX")
     p.add_argument("--query-points", type=Path, help="text file, one 'x y' per line (original pixels of image 0)")
-    p.add_argument("--reciprocity", type=float, default=4.0, metavar="PX", help="max reciprocity error (default 4; <0 disables)")
-    p.add_argument("--stability", type=float, default=4.0, metavar="PX", help="max stability error (default 4; <0 disables)")
+    p.add_argument("--reciprocity", type=float, default=None, metavar="PX",
+                   help="max reciprocity error (default: the model card's default_filters, else 4; <0 disables)")
+    p.add_argument("--stability", type=float, default=None, metavar="PX",
+                   help="max stability error (default: the model card's, else 4; <0 disables)")
     p.add_argument("--stability-mode", choices=("diagonal", "all8"), default="diagonal")
-    p.add_argument("--max-ratio", type=float, default=None, help="max nearest/second-nearest distance ratio")
+    p.add_argument("--max-ratio", type=float, default=None,
+                   help="max nearest/second-nearest distance ratio (default: the model card's, else off; <0 disables)")
     p.add_argument("--ransac", choices=("homography", "fundamental"), default=None)
     p.add_argument("--ransac-threshold", type=float, default=3.0, metavar="PX")
     p.add_argument("--seed", type=int, default=0)
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.checkpoint import CheckpointError, load_model
     from .core.devices import choose_device
     from .core.export import MATCH_FORMATS, draw_matches, save_matches, save_png
-    from .core.filters import FilterSettings, apply_filters
+    from .core.filters import FilterSettings, apply_filters, default_filters
     from .core.image import ImageLoadError, load_image
     from .core.keypoints import read_points_file
     from .core.matching import MatchOptions, match_images
@@ -100,10 +103,17 @@ def main(argv: list[str] | None = None) -> int:
 
     options = MatchOptions(keypoints=args.keypoints, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
                            stability=args.stability_mode, seed=args.seed)
+    # Thresholds the user did not give come from the model's card: they were chosen on its validation pairs.
+    card = default_filters(loaded.card)
+
+    def given(value: float | None, fallback: float | None) -> float | None:
+        return fallback if value is None else (value if value >= 0 else None)
+
     filters = FilterSettings(
-        reciprocity=args.reciprocity if args.reciprocity >= 0 else None,
-        stability=args.stability if args.stability >= 0 else None,
-        max_ratio=args.max_ratio, ransac=args.ransac, ransac_threshold=args.ransac_threshold,
+        reciprocity=given(args.reciprocity, card.reciprocity),
+        stability=given(args.stability, card.stability),
+        max_ratio=given(args.max_ratio, card.max_ratio), max_distance=card.max_distance,
+        ransac=args.ransac, ransac_threshold=args.ransac_threshold,
     )
     t0 = time.perf_counter()
     _, matches = match_images(loaded.model, img0, img1, options, device, points0)
