@@ -29,7 +29,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from trainer.accuracy import (  # noqa: E402
-    STRENGTHS, THRESHOLDS, Matcher, aggregate, opencv_matcher, posed_pairs, score_pair, synthetic_pairs, ucn_matcher,
+    STRENGTHS, THRESHOLDS, Matcher, aggregate, opencv_matcher, posed_pairs, score_pair, synthetic_pairs, ucn_matcher, xfeat_matcher,
 )
 from trainer.datasets.posed import PosedParams, find_scene_dirs, load_scene  # noqa: E402
 from ucn_gui.core.checkpoint import load_model  # noqa: E402
@@ -96,6 +96,11 @@ def main() -> None:
     if not args.no_baselines:
         for kind in ("SIFT", "ORB", "AKAZE"):
             methods[f"{kind}, ratio 0.8 + mutual"] = opencv_matcher(kind)
+        xfeat = xfeat_matcher()  # the optional 'compare' extra
+        if xfeat is not None:
+            methods["XFeat (4,096 points), mutual nearest"] = xfeat
+        else:
+            print("XFeat row skipped: pip install 'ucn-viewer[compare]' to add it", flush=True)
 
     results = {name: [] for name in methods}
     seconds = dict.fromkeys(methods, 0.0)

