@@ -18,12 +18,7 @@ POSED = REPO / "benchmarks" / "data" / "posed_val"  # three real scenes, 640 px,
 FOUNTAIN = POSED / "strecha_fountain_p11"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest
 
 
 def copy_scene(tmp_path: Path, src: Path = FOUNTAIN) -> Path:

@@ -32,12 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 POSED = REPO / "benchmarks" / "data" / "posed_val"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest
 
 
 def test_per_image_norm_makes_an_image_independent_of_its_batch() -> None:
