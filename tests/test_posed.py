@@ -172,3 +172,26 @@ def test_validation_runs_the_products_pipeline_on_synthetic_and_posed_pairs() ->
     # The bundled model is far from random on an easy pair: most kept matches land within 3 px.
     assert result["synthetic:mild"]["mma"][2] > 0.5
     assert result["posed"]["kept"] > 10
+
+
+def test_precomputed_positives_are_read_back_and_ignored_when_settings_differ(tmp_path: Path) -> None:
+    scene_dir = copy_scene(tmp_path)
+    params = PosedParams(crop_size=0)
+    scene = load_scene(scene_dir, params)
+    fresh = PosedDataset([scene], params)
+    assert fresh.cached_pairs == 0
+    fresh.save_positive_cache(scene)
+    cached = PosedDataset([load_scene(scene_dir, params)], params)
+    assert cached.cached_pairs == len(scene.pairs)
+    a, b = scene.pairs[1]
+    assert np.array_equal(cached.positives(scene, a, b)["pairs"], fresh.positives(scene, a, b)["pairs"])
+    # Samples (either image first) are the same whether positives came from the cache or SIFT.
+    for i in range(4):
+        s0, s1 = fresh[(1, i)], cached[(1, i)]
+        assert np.array_equal(s0["pairs"], s1["pairs"]) and np.array_equal(s0["img0"], s1["img0"])
+    # Other settings, other positives: the cache is not used.
+    other = PosedParams(crop_size=0, epipolar_threshold=0.5)
+    assert PosedDataset([load_scene(scene_dir, other)], other).cached_pairs == 0
+    # A damaged cache is ignored, not trusted.
+    (scene_dir / "positives.npz").write_bytes(b"PK\x03\x04 broken")
+    assert PosedDataset([load_scene(scene_dir, params)], params).cached_pairs == 0
