@@ -53,7 +53,7 @@ def pack_scene(scene: Path, out: Path, max_side: int, quality: int) -> None:
     meta["note"] = f"{meta.get('note', '')} Shrunk to {max_side} px by trainer.pack_data; K rescaled.".strip()
     (out / "cameras.json").write_text(json.dumps(meta))
     if (scene / "pairs.txt").is_file():
-        shutil.copy(scene / "pairs.txt", out / "pairs.txt")
+        shutil.copyfile(scene / "pairs.txt", out / "pairs.txt")  # not the source's (read-only) mode
 
 
 def main(argv: list[str] | None = None) -> int:
