@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ucn_gui.core.checkpoint import load_model
+from ucn_gui.core.checkpoint import load_model, remove_stale_temp_files
 from ucn_gui.core.model import build_model
 from ucn_gui.core.precision import autocast, resolve_precision
 
@@ -141,6 +141,12 @@ class Trainer:
         self.train_set = self.val_set = None
         if build_data:
             self.train_set, self.val_set = make_datasets(cfg)
+        if self.ctx.is_main and build_data:
+            # Writes killed mid-way (kill -9, power cut) leave hidden temporary files; the
+            # run starting in this folder now is the only writer, so they can go.
+            stale = remove_stale_temp_files(self.out_dir)
+            if stale:
+                log.info("removed %d temporary file(s) left by an interrupted run in %s", len(stale), self.out_dir)
         self.runlog = RunLog(self.out_dir) if self.ctx.is_main and build_data else None
         self.val_pairs: list = []
         self.sift_reference: dict[str, float] = {}

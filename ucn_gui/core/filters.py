@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -25,6 +27,22 @@ class FilterSettings:
     max_ratio: float | None = None  # max nearest / second-nearest distance ratio
     ransac: str | None = None  # None | homography | fundamental
     ransac_threshold: float = 3.0  # px
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """ValueError naming the setting when a threshold is NaN (a NaN cut would silently
+        keep or drop everything) or RANSAC is set up wrongly."""
+        for name in ("reciprocity", "stability", "max_distance", "max_ratio"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value)):
+                raise ValueError(f"{name} threshold must be a number or None (off), got {value!r}")
+        if self.ransac and self.ransac not in RANSAC_MODELS:
+            raise ValueError(f"unknown RANSAC model {self.ransac!r} ({' or '.join(RANSAC_MODELS)})")
+        t = self.ransac_threshold
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not math.isfinite(t) or t <= 0:
+            raise ValueError(f"ransac_threshold must be a positive number of pixels, got {t!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,4 +106,5 @@ def default_filters(card: dict | None = None) -> FilterSettings:
         if name in chosen:
             value = chosen[name]
             setattr(settings, name, None if value is None else float(value))
+    settings.validate()
     return settings
