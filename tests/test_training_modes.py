@@ -166,3 +166,22 @@ def test_overfitting_one_pair_reaches_a_high_hit_ratio_through_the_product_path(
     after = hit_ratio(model)
     assert after > 0.9
     assert after > before + 0.03
+
+
+def test_bf16_mining_finds_a_negative_as_hard_as_fp32s() -> None:
+    from trainer.loss import mine_hardest_negatives
+
+    torch.manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(300, 32), dim=1)
+    c = torch.nn.functional.normalize(torch.randn(5000, 32), dim=1)
+    cxy = torch.stack([torch.randint(0, 100, (5000,)), torch.randint(0, 100, (5000,))], 1).float()
+    mxy = torch.rand(300, 2) * 99
+    i32, ok32 = mine_hardest_negatives(q, c, mxy, cxy, 4.0)
+    i16, ok16 = mine_hardest_negatives(q, c, mxy, cxy, 4.0, dtype=torch.bfloat16)
+    assert torch.equal(ok32, ok16)
+    d32 = ((q - c[i32]) ** 2).sum(1)
+    d16 = ((q - c[i16]) ** 2).sum(1)
+    assert (d16 - d32).max() < 0.03  # as hard, up to bf16 rounding
+    assert (i16 == i32).float().mean() > 0.5
+    # and never a candidate inside the exclusion disc
+    assert ((cxy[i16] - mxy).norm(dim=1) > 4.0)[ok16].all()

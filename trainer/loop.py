@@ -119,6 +119,8 @@ class Trainer:
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=cfg.exp_gamma)
         self.loss_params = loss_params(cfg)
+        if self.precision == "bf16":
+            self.loss_params.mining_dtype = torch.bfloat16
         self.start_epoch, self.step = 1, 0
         self.best_val, self.best_epoch = -math.inf, 0
         self.best_metrics: dict[str, float] = {}
