@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -359,10 +360,10 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
     monkeypatch.setattr(main_window.zoo, "default_model_path", lambda: None)
     first = main_window.MainWindow(settings=settings)
     qtbot.addWidget(first)
+    first.load_model_file(model_path)  # first: a newly chosen model brings its own thresholds
     first.filter_panel.reciprocity.slider.setValue(2.5)
     first.filter_panel.stability.check.setChecked(False)
     first.compute_panel.restore("cpu", 512, MatchOptions(keypoints="grid", grid_stride=16))
-    first.load_model_file(model_path)
     first.set_pair(IMG0, IMG1)
     first.close()
 
@@ -422,3 +423,23 @@ def test_ransac_runs_once_a_slider_drag_pauses(qtbot, matched, monkeypatch):
     qtbot.waitUntil(lambda: bool(calls), timeout=3000)
     assert np.array_equal(matched.mask, real(matched.result.matches, panel.settings()))
     assert matched.pair_view.drawn_count() == expected_drawn(matched)
+
+
+def test_a_model_brings_its_own_thresholds_once(qtbot, window, settings, tmp_path):
+    """The card's default thresholds apply when a model is first chosen; the user's changes then persist."""
+    card_model = tmp_path / "carded.safetensors"
+    save_model(card_model, build_model("ResUNetBN2F", 16),
+               {"name": "carded", "default_filters": {"reciprocity": 1.0, "stability": 2.5, "max_ratio": 0.9}})
+    assert window.load_model_file(card_model)
+    f = window.filter_panel.settings()
+    assert (f.reciprocity, f.stability, f.max_ratio) == (1.0, 2.5, 0.9)
+    # The user moves a threshold; loading the same model again keeps it.
+    window.filter_panel.set_settings(replace(f, reciprocity=3.0))
+    assert window.load_model_file(card_model)
+    assert window.filter_panel.settings().reciprocity == 3.0
+    # A model without a card's thresholds starts from FilterSettings' defaults.
+    plain = tmp_path / "plain.safetensors"
+    save_model(plain, build_model("ResUNetBN2F", 16), {"name": "plain"})
+    assert window.load_model_file(plain)
+    f = window.filter_panel.settings()
+    assert (f.reciprocity, f.stability, f.max_ratio) == (4.0, 4.0, None)

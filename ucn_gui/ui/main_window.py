@@ -9,7 +9,7 @@ tests and users can read it without dismissing a dialog).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ucn_gui.core import resources, zoo
 from ucn_gui.core.checkpoint import CheckpointError, LoadedModel, load_model
 from ucn_gui.core.export import save_matches
-from ucn_gui.core.filters import FilterSettings, apply_filters, filter_mask
+from ucn_gui.core.filters import FilterSettings, apply_filters, default_filters, filter_mask
 from ucn_gui.core.image import ImageLoadError, LoadedImage, load_image
 from ucn_gui.core.matching import MatchOptions, similarity_map
 
@@ -329,12 +329,25 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         self.model = model
         self.compute_panel.set_model_name(f"{model.name} ({model.arch}, {model.n_out}-d)")
-        self.settings.setValue("model_path", str(Path(path).resolve()))
+        resolved = str(Path(path).resolve())
+        # Thresholds belong to a model (its card names those chosen on its validation pairs):
+        # a different model than the saved thresholds were tuned for starts from its own.
+        if self.settings.value("filters_model", "", type=str) != resolved:
+            self.filter_panel.set_settings(self._with_card_thresholds(model.card))
+            self.settings.setValue("filters_model", resolved)
+        self.settings.setValue("model_path", resolved)
         if self.message_bar.level != "error" or "model" in self.message_text():
             self.clear_message()  # the "choose a weights file" notice or an earlier model failure
         self._clear_result()
         self.request_match()
         return True
+
+    def _with_card_thresholds(self, card: dict) -> FilterSettings:
+        """The panel's current settings with the threshold tests replaced by the card's defaults."""
+        chosen = default_filters(card)
+        current = self.filter_panel.settings()
+        return replace(current, reciprocity=chosen.reciprocity, stability=chosen.stability,
+                       max_distance=chosen.max_distance, max_ratio=chosen.max_ratio)
 
     def load_model_by_name(self, name_or_path: str | Path) -> None:
         """A weights file or a zoo name (a zoo model not yet cached is downloaded first)."""
