@@ -33,6 +33,87 @@ def test_nn_equals_brute_force(device, num_q, num_db, c, db_block):
         assert torch.allclose(s, ref_s[:, :k], atol=1e-5)
 
 
+BF16_COARSE_CASES = [(700, 5000, 32, 512), (3, 1, 8, 512), (50, 1300, 64, 100), (2500, 777, 16, 64), (300, 4100, 32, 512)]
+
+
+@pytest.mark.parametrize("num_q,num_db,c,db_block", BF16_COARSE_CASES)
+def test_nn_bf16_coarse_pass_gives_the_exact_result(num_q, num_db, c, db_block):
+    q, db = _unit(num_q, c, 1), _unit(num_db, c, 2)
+    ref_s, ref_i = (q @ db.t()).topk(min(2, num_db), dim=1)
+    for k in (1, 2):
+        if k > num_db:
+            continue
+        s, i = nearest_neighbors(q, db, k=k, db_block=db_block, coarse=db.bfloat16())
+        assert torch.equal(i, ref_i[:, :k])
+        assert torch.allclose(s, ref_s[:, :k], atol=1e-5)
+
+
+def _smooth_field(h: int, w: int, c: int, seed: int) -> torch.Tensor:
+    """Descriptors that vary slowly over an h x w image, like real ones: h*w x c, unit rows,
+    many near-ties between neighbouring pixels (the case a bf16 score cannot order)."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(1, c, h // 8 + 1, w // 8 + 1, generator=g)
+    field = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[0]
+    field = field + 0.01 * torch.randn(c, h, w, generator=g)
+    return torch.nn.functional.normalize(field.flatten(1).t(), dim=1).contiguous()
+
+
+def test_nn_bf16_coarse_pass_exact_on_near_ties():
+    db = _smooth_field(120, 160, 32, 3)
+    q = db[torch.randperm(len(db), generator=torch.Generator().manual_seed(4))[:1500]] + 0.02 * _unit(1500, 32, 5)
+    q = torch.nn.functional.normalize(q, dim=1)
+    ref_s, ref_i = (q @ db.t()).topk(2, dim=1)
+    s, i = nearest_neighbors(q, db, k=2, coarse=db.bfloat16())
+    assert torch.equal(i, ref_i)
+    # bf16 alone would get many of these wrong: the refinement is what makes it exact.
+    bf16_i = (q.bfloat16() @ db.bfloat16().t()).float().argmax(1)
+    assert (bf16_i != ref_i[:, 0]).sum() > 20
+
+
+def test_nn_bf16_fallbacks_for_crowded_and_unmatched_queries(monkeypatch):
+    from ucn_gui.core import nn
+
+    # A nearly blank wall: every block is within the rounding margin of the best, more
+    # candidates than allowed, so these queries take the fp32 search.
+    monkeypatch.setattr(nn, "MAX_CANDIDATE_BLOCKS", 3)
+    db = torch.nn.functional.normalize(torch.ones(3000, 16) + 0.05 * _unit(3000, 16, 6), dim=1)
+    q = torch.cat([db[:40], -db[:5]])  # the last five have no positive score anywhere
+    ref_s, ref_i = (q @ db.t()).topk(2, dim=1)
+    calls = []
+    real = nn._search_two_pass
+    monkeypatch.setattr(nn, "_search_two_pass", lambda q_, *a: calls.append(len(q_)) or real(q_, *a))
+    s, i = nearest_neighbors(q, db, k=2, db_block=64, coarse=db.bfloat16())
+    assert calls == [45]
+    assert torch.equal(i, ref_i) and torch.allclose(s, ref_s, atol=1e-6)
+
+
+def test_rounding_margin_bounds_the_bf16_scores():
+    from ucn_gui.core.nn import rounding_margin
+
+    q, db = _unit(400, 32, 7), _smooth_field(40, 50, 32, 8)
+    q[:10] *= 3.0  # the bound scales with the norms
+    exact = q.double() @ db.double().t()
+    low = (q.bfloat16() @ db.bfloat16().t()).double()
+    err = (low - exact).abs().amax(1)
+    margin = rounding_margin(q, db).double()
+    assert (err <= margin).all()
+    assert (err > margin / 8).any(), "and it is not vacuous"
+
+
+@pytest.mark.parametrize("coarse", [False, True])
+def test_nn_search_checks_cancel_between_blocks(coarse):
+    q, db = _unit(100, 16, 1), _unit(20000, 16, 2)
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) >= 3
+
+    with pytest.raises(Cancelled):
+        nearest_neighbors(q, db, k=2, coarse=db.bfloat16() if coarse else None, cancel=cancel)
+    assert len(calls) == 3  # stopped at the third check, long before the 40 blocks were done
+
+
 def test_nn_runner_up_in_another_block():
     # Query equal to row 0; its runner-up sits in the last block, not the first.
     db = _unit(600, 8, 3)

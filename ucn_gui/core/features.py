@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import torch
 
 from .image import LoadedImage
+from .nn import Cancelled
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -16,10 +17,6 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("CUDA was requested but no CUDA device is available")
     return torch.device(requested)
-
-
-class Cancelled(Exception):
-    """Raised when the caller's cancel check says stop (between stages or layers)."""
 
 
 @contextmanager
