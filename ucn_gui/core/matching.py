@@ -22,6 +22,7 @@ from .features import Cancelled, extract_features
 from .image import LoadedImage
 from .keypoints import all_points, grid_points, sift_points
 from .nn import descriptor_distance, nearest_neighbors
+from .precision import resolve_precision
 
 ProgressFn = Callable[[str, float], None]  # (stage name, fraction of the whole run done)
 
@@ -65,7 +66,8 @@ class MatchSet:
 class PairFeatures:
     """Descriptors of both images, cached so re-matching and click queries cost no forward pass.
 
-    desc0: C x h0 x w0, desc1: C x h1 x w1 (network resolution, on the compute device).
+    desc0: C x h0 x w0, desc1: C x h1 x w1 fp32 (network resolution, on the compute device).
+    precision: what the network ran in (fp32, bf16 or fp16, resolved).
     """
 
     image0: LoadedImage
@@ -73,6 +75,7 @@ class PairFeatures:
     desc0: torch.Tensor
     desc1: torch.Tensor
     timings: dict[str, float] = field(default_factory=dict)
+    precision: str = "fp32"
 
     @classmethod
     def compute(
@@ -83,16 +86,19 @@ class PairFeatures:
         device: torch.device | str = "cpu",
         progress: ProgressFn | None = None,
         cancel: Callable[[], bool] | None = None,
+        precision: str = "auto",
     ) -> PairFeatures:
+        """Descriptors of both images; precision: auto | fp32 | bf16 | fp16 (see core.precision)."""
+        precision = resolve_precision(precision, torch.device(device))
         timings: dict[str, float] = {}
         descs = []
         for i, img in enumerate((image0, image1)):
             _report(progress, cancel, f"features image {i}", 0.05 + 0.3 * i)
             t = time.perf_counter()
-            descs.append(extract_features(model, img, device, cancel))
+            descs.append(extract_features(model, img, device, cancel, precision))
             _sync(descs[-1])
             timings[f"features{i}"] = time.perf_counter() - t
-        return cls(image0, image1, descs[0], descs[1], timings)
+        return cls(image0, image1, descs[0], descs[1], timings, precision)
 
     # Row-major copies, made once per pair: the search reads database rows, and a
     # transposed view of C x H x W makes every block product and gather strided.
@@ -269,9 +275,14 @@ def match_images(
     points0: np.ndarray | None = None,
     progress: ProgressFn | None = None,
     cancel: Callable[[], bool] | None = None,
+    precision: str = "auto",
 ) -> tuple[PairFeatures, MatchSet]:
-    """Features for both images, then :func:`match`. The one-call API for scripts."""
-    pair = PairFeatures.compute(model, image0, image1, device, progress, cancel)
+    """Features for both images, then :func:`match`. The one-call API for scripts.
+
+    precision: auto | fp32 | bf16 | fp16 for the network ('auto': bf16 where the hardware
+    runs it natively).
+    """
+    pair = PairFeatures.compute(model, image0, image1, device, progress, cancel, precision)
     return pair, match(pair, options, points0, progress, cancel)
 
 
