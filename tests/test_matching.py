@@ -255,3 +255,61 @@ def test_no_query_points_gives_empty_matchset(shift_matches):
     for mode in ("diagonal", "all8"):
         ms = match(pair, MatchOptions(stability=mode), points0=np.zeros((0, 2), np.float32))
         assert len(ms) == 0 and ms.stability_error.shape == (0,) and ms.keypoints1.shape == (0, 2)
+
+
+def test_repeated_query_points_are_searched_once_and_answered_alike(shift_matches, monkeypatch):
+    from ucn_gui.core import matching
+
+    pair, ms = shift_matches
+    pts = ms.keypoints0[:50]
+    sizes = []
+    real = matching.nearest_neighbors
+    monkeypatch.setattr(matching, "nearest_neighbors", lambda q, *a, **k: sizes.append(len(q)) or real(q, *a, **k))
+    once = match(pair, points0=pts)
+    thrice = match(pair, points0=np.concatenate([pts, pts[::-1], pts]))
+    assert sizes[0] == sizes[2] == 50  # forward searches: 50 distinct pixels each time
+    for column in ("keypoints1", "reciprocity_error", "descriptor_distance", "ratio"):
+        a, b = getattr(once, column), getattr(thrice, column)
+        assert np.array_equal(b[:50], a) and np.array_equal(b[50:100], a[::-1]) and np.array_equal(b[100:], a)
+
+
+def test_cancel_stops_an_every_pixel_search_quickly(shifted_pair):
+    """'Every pixel' query points: Cancel during the search must stop it within a fraction of a second."""
+    import threading
+    import time
+
+    a, b, _ = shifted_pair
+    pair = PairFeatures.compute(build_model("ResUNetBN2F", 8).eval(), a, b)
+    stop = threading.Event()
+    stages = []
+    timer = []
+
+    def progress(stage, _fraction):
+        stages.append(stage)
+        if stage == "forward search":  # ask to stop 0.2 s into the search of 60,000 queries
+            threading.Timer(0.2, lambda: (timer.append(time.perf_counter()), stop.set())).start()
+
+    t0 = time.perf_counter()
+    with pytest.raises(Cancelled):
+        match(pair, MatchOptions(keypoints="all"), progress=progress, cancel=stop.is_set)
+    end = time.perf_counter()
+    assert stages[-1] == "forward search" and timer
+    print(f"stopped {end - timer[0]:.3f} s after the cancel, {end - t0:.2f} s after the start")
+    assert end - timer[0] < 0.5
+
+
+def test_sift_in_tiles_finds_the_same_points_and_can_be_cancelled(terrace_pair, monkeypatch):
+    from ucn_gui.core import keypoints
+
+    gray = load_image(terrace_pair[0]).gray  # 744 x 496
+    whole = sift_points(gray, 800)
+    monkeypatch.setattr(keypoints, "SIFT_TILE_ABOVE", 100_000)
+    monkeypatch.setattr(keypoints, "SIFT_TILE", 200)
+    tiled = sift_points(gray, 800)
+    assert 700 <= len(tiled) <= 800
+    common = set(map(tuple, np.round(whole).astype(int).tolist())) & set(map(tuple, np.round(tiled).astype(int).tolist()))
+    assert len(common) > 0.8 * len(whole)
+    checks = []
+    with pytest.raises(Cancelled):
+        sift_points(gray, 800, cancel=lambda: checks.append(1) or len(checks) > 3)
+    assert len(checks) == 4  # one before, then between tiles (12 tiles here)
