@@ -254,30 +254,50 @@ def _top_in_candidate_blocks(
     """Exact top-k of each query over the union of its candidate blocks (candidate: blocks x Q bool).
 
     Block by block, the queries that name it are multiplied with its rows in full
-    precision (reading the block once, gathering only query rows) and give their top-k
-    there; each query's per-block results sit side by side in a table (one slot per
-    candidate block, padded with -inf) that a final top-k reduces.
+    precision (reading the block once, gathering only query rows), and their top-k
+    there go to consecutive rows of a (block, query) pair table; each query's pairs are
+    then laid side by side (padded with -inf) for a final top-k.
     """
     num_q, num_db = queries.shape[0], database.shape[0]
     device = queries.device
-    width = max(int(counts.max()) if num_q else 0, 1) * k
+    pairs = candidate.nonzero()  # P x 2 (block, query), sorted by block
+    block_of, q_of = pairs[:, 0], pairs[:, 1]
+    k_in = min(k, db_block, num_db)
+    pair_s = torch.full((len(pairs), k_in), -float("inf"), dtype=queries.dtype, device=device)
+    pair_j = torch.zeros((len(pairs), k_in), dtype=torch.long, device=device)
+    per_block = torch.bincount(block_of, minlength=len(candidate)).tolist()
+    buf = torch.empty((max(per_block, default=0) * db_block,), dtype=queries.dtype, device=device)
+    q_buf = torch.empty((max(per_block, default=0), queries.shape[1]), dtype=queries.dtype, device=device)
+    p0 = 0
+    for b, n in enumerate(per_block):
+        if not n:
+            continue
+        if b % CANCEL_EVERY == 0:
+            check_cancel(cancel, "search")
+        rows = database[b * db_block : (b + 1) * db_block]
+        q = torch.index_select(queries, 0, q_of[p0 : p0 + n], out=q_buf[:n])
+        s = torch.mm(q, rows.t(), out=buf[: n * len(rows)].view(n, len(rows)))  # n x rows
+        kk = min(k_in, len(rows))
+        torch.topk(s, kk, dim=1, out=(pair_s[p0 : p0 + n, :kk], pair_j[p0 : p0 + n, :kk]))
+        p0 += n
+    pair_j += (block_of * db_block)[:, None]
+    # Lay each query's pairs side by side: slot = rank of the pair among its query's pairs.
+    order = torch.argsort(q_of, stable=True)
+    q_sorted = q_of[order]
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(len(pairs), device=device) - starts[q_sorted]
+    width = max(int(counts.max()) if num_q else 0, 1) * k_in
     table_s = torch.full((num_q, width), -float("inf"), dtype=queries.dtype, device=device)
     table_i = torch.zeros((num_q, width), dtype=torch.long, device=device)
-    slot = (candidate.cumsum(0, dtype=torch.int32) - 1) * k  # a query's n-th candidate block -> columns n*k ..
-    ks = torch.arange(k, device=device)
-    for n, b in enumerate(candidate.any(1).nonzero()[:, 0].tolist()):
-        if n % CANCEL_EVERY == 0:
-            check_cancel(cancel, "search")
-        qs = candidate[b].nonzero()[:, 0]
-        d0 = b * db_block
-        rows = database[d0 : d0 + db_block]
-        s = torch.mm(queries[qs], rows.t())  # |qs| x rows
-        top_s, top_j = s.topk(min(k, len(rows)), dim=1)  # |qs| x k
-        cols = slot[b, qs][:, None] + ks[: top_s.shape[1]]
-        table_s[qs[:, None], cols] = top_s
-        table_i[qs[:, None], cols] = top_j + d0
+    cols = slot[:, None] * k_in + torch.arange(k_in, device=device)
+    table_s[q_sorted[:, None], cols] = pair_s[order]
+    table_i[q_sorted[:, None], cols] = pair_j[order]
     top_s, top_j = table_s.topk(min(k, width), dim=1)
-    return top_s, table_i.gather(1, top_j)
+    scores = torch.full((num_q, k), -float("inf"), dtype=queries.dtype, device=device)
+    idx = torch.zeros((num_q, k), dtype=torch.long, device=device)
+    scores[:, : top_s.shape[1]] = top_s
+    idx[:, : top_s.shape[1]] = table_i.gather(1, top_j)
+    return scores, idx
 
 
 def _top_in_blocks(
