@@ -73,3 +73,28 @@ def test_cli_errors_are_one_clear_line(tmp_path, terrace_pair, tiny_model_file, 
     assert len(lines) == 1 and ("missing" in lines[0] or "bad.jpg" in lines[0]), proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_cli_precision_and_timing(tmp_path, terrace_pair, tiny_model_file, capsys, monkeypatch):
+    from ucn_gui.core import precision
+
+    base = [*map(str, terrace_pair), "--weights", str(tiny_model_file), "--max-size", "200", "-q", "--device", "cpu"]
+    assert main([*base, "-o", str(tmp_path / "a.npz"), "--precision", "fp32", "--timing"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    timing = [line for line in err if line.startswith("timing:")]
+    assert len(timing) == 1
+    for stage in ("decode", "features", "search", "tests", "total"):
+        assert f" {stage} " in timing[0]
+    assert "(fp32 on cpu)" in timing[0]
+    assert load_matches(tmp_path / "a.npz")["settings"]["precision"] == "fp32"
+
+    # fp16 cannot run on the CPU: a notice, and the run goes ahead in what 'auto' picks there.
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert main([*base, "-o", str(tmp_path / "b.npz"), "--precision", "fp16"]) == 0
+    assert "ucn-match: fp16 runs on CUDA only; using fp32 on the CPU." in capsys.readouterr().err
+    b = load_matches(tmp_path / "b.npz")
+    assert b["settings"]["precision"] == "fp32"
+    assert np.array_equal(b["keypoints1"], load_matches(tmp_path / "a.npz")["keypoints1"])
+
+    with pytest.raises(SystemExit):
+        main([*base, "-o", str(tmp_path / "c.npz"), "--precision", "fp64"])

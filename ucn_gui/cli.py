@@ -1,6 +1,7 @@
 """``ucn-match``: match two images from the command line.
 
     ucn-match a.jpg b.jpg -o matches.npz --max-size 640 --viz matches.png
+    ucn-match a.jpg b.jpg -o m.npz --max-size 640 --precision fp32 --timing
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .core.threads import configure_threads
 def build_parser() -> argparse.ArgumentParser:
     from .core.export import MATCH_FORMATS
     from .core.keypoints import KEYPOINT_MODES
+    from .core.precision import PRECISIONS
 
     p = argparse.ArgumentParser(prog="ucn-match", description="Dense UCN correspondences between two images.")
     p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
@@ -27,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="weights file or zoo name, e.g. open-ucn-yfcc (downloaded on first use); default: the bundled model")
     p.add_argument("--device", default="auto", help=f"{' | '.join(ACCEPTED)} (default: auto, CUDA when available)")
     p.add_argument("--max-size", type=int, default=None, metavar="PX", help="run the network on a copy at most PX on its long side")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="network precision (default auto: bf16 where the CPU or GPU runs it natively, else fp32); "
+                        "the search is exact either way")
     p.add_argument("--keypoints", choices=KEYPOINT_MODES, default="sift")
     p.add_argument("--max-keypoints", type=int, default=2000, help="SIFT query points (default 2000)")
     p.add_argument("--grid-stride", type=int, default=8, metavar="PX")
@@ -40,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--viz", type=Path, help="write a PNG of the kept matches")
     p.add_argument("--viz-lines", action="store_true", help="draw lines in the PNG too")
+    p.add_argument("--timing", action="store_true", help="print one line of stage times on stderr")
     p.add_argument("-q", "--quiet", action="store_true")
     return p
 
@@ -72,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     from .core.filters import FilterSettings, apply_filters
     from .core.image import ImageLoadError, load_image
     from .core.keypoints import read_points_file
-    from .core.matching import MatchOptions, match_images
+    from .core.matching import MatchOptions, PairFeatures, match
+    from .core.precision import choose_precision
     from .core.zoo import DownloadError, ModelNotFound, default_model_path, resolve
 
     args = build_parser().parse_args(argv)
@@ -89,9 +96,16 @@ def main(argv: list[str] | None = None) -> int:
         device, notice = choose_device(args.device)
         if notice:
             print(f"ucn-match: {notice}", file=sys.stderr)
+        precision, notice = choose_precision(args.precision, device)
+        if notice:
+            print(f"ucn-match: {notice}", file=sys.stderr)
+        t0 = time.perf_counter()
         loaded = load_model(weights, device)
+        t_model = time.perf_counter() - t0
+        t = time.perf_counter()
         img0 = load_image(args.image0, args.max_size)
         img1 = load_image(args.image1, args.max_size)
+        t_decode = time.perf_counter() - t
         points0 = read_points_file(str(args.query_points)) if args.query_points else None
     except (ModelNotFound, DownloadError, CheckpointError, ImageLoadError, RuntimeError) as exc:
         return _fail(str(exc))
@@ -105,13 +119,22 @@ def main(argv: list[str] | None = None) -> int:
         stability=args.stability if args.stability >= 0 else None,
         max_ratio=args.max_ratio, ransac=args.ransac, ransac_threshold=args.ransac_threshold,
     )
-    t0 = time.perf_counter()
-    _, matches = match_images(loaded.model, img0, img1, options, device, points0)
+    t = time.perf_counter()
+    pair = PairFeatures.compute(loaded.model, img0, img1, device, precision=precision)
+    matches = match(pair, options, points0)
+    t_filter = time.perf_counter()
     mask = apply_filters(matches, filters)
-    elapsed = time.perf_counter() - t0
+    t_end = time.perf_counter()
+    elapsed = t_end - t
+    if args.timing:
+        tm = matches.timings
+        print(f"timing: decode {t_decode:.3f} s, model {t_model:.3f} s, features {tm['features0'] + tm['features1']:.3f} s, "
+              f"query points {tm['keypoints']:.3f} s, search {tm['forward']:.3f} s, tests {tm['backward']:.3f} s, "
+              f"filters {t_end - t_filter:.3f} s, total {t_end - t0:.3f} s ({precision} on {device})", file=sys.stderr)
     settings = {
         "image0": str(args.image0), "image1": str(args.image1), "weights": str(weights),
-        "architecture": loaded.arch, "n_out": loaded.n_out, "device": str(device), "max_size": args.max_size,
+        "architecture": loaded.arch, "n_out": loaded.n_out, "device": str(device), "precision": precision,
+        "max_size": args.max_size,
         "keypoints": "given" if points0 is not None else args.keypoints, "max_keypoints": args.max_keypoints,
         "grid_stride": args.grid_stride, "stability_mode": args.stability_mode, "seed": args.seed,
         **{f"filter_{k}": v for k, v in filters.to_dict().items()},
