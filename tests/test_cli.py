@@ -98,3 +98,18 @@ def test_cli_precision_and_timing(tmp_path, terrace_pair, tiny_model_file, capsy
 
     with pytest.raises(SystemExit):
         main([*base, "-o", str(tmp_path / "c.npz"), "--precision", "fp64"])
+
+
+def test_cli_decodes_large_photos_reduced_in_original_pixels(tmp_path, terrace_pair, tiny_model_file, monkeypatch):
+    import cv2
+
+    from ucn_gui.core import image
+
+    monkeypatch.setattr(image, "DISPLAY_SIDE", 200)  # the terrace photos (744 px) count as huge here
+    out, viz = tmp_path / "m.npz", tmp_path / "viz.png"
+    args = [*map(str, terrace_pair), "-o", str(out), "--weights", str(tiny_model_file), "--max-size", "160", "-q",
+            "--viz", str(viz), "--reciprocity", "-1", "--stability", "-1"]
+    assert main(args) == 0
+    m = load_matches(out)
+    assert m["keypoints0"][:, 0].max() > 600 and m["keypoints1"][:, 1].max() > 400  # original pixels (744 x 496)
+    assert cv2.imread(str(viz)).shape[:2] == (248, 744)  # both photos decoded at 1/2 (372 x 248)

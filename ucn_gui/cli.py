@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.devices import choose_device
     from .core.export import MATCH_FORMATS, draw_matches, save_matches, save_png
     from .core.filters import FilterSettings, apply_filters
-    from .core.image import ImageLoadError, load_image
+    from .core.image import DISPLAY_SIDE, ImageLoadError, load_image
     from .core.keypoints import read_points_file
     from .core.matching import MatchOptions, PairFeatures, match
     from .core.precision import choose_precision
@@ -103,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_model(weights, device)
         t_model = time.perf_counter() - t0
         t = time.perf_counter()
-        img0 = load_image(args.image0, args.max_size)
-        img1 = load_image(args.image1, args.max_size)
+        # With --max-size, a huge photo is decoded reduced (coordinates stay in its own pixels).
+        keep = DISPLAY_SIDE if args.max_size else None
+        img0 = load_image(args.image0, args.max_size, keep)
+        img1 = load_image(args.image1, args.max_size, keep)
         t_decode = time.perf_counter() - t
         points0 = read_points_file(str(args.query_points)) if args.query_points else None
     except (ModelNotFound, DownloadError, CheckpointError, ImageLoadError, RuntimeError) as exc:
@@ -142,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         save_matches(args.output, matches, mask, settings)
         if args.viz:
-            save_png(args.viz, draw_matches(img0.rgb, img1.rgb, matches.keypoints0[mask], matches.keypoints1[mask], args.viz_lines))
+            kp0, kp1 = img0.to_rgb(matches.keypoints0[mask]), img1.to_rgb(matches.keypoints1[mask])
+            save_png(args.viz, draw_matches(img0.rgb, img1.rgb, kp0, kp1, args.viz_lines))
     except OSError as exc:
         return _fail(f"cannot write output: {exc}")
     if not args.quiet:
