@@ -419,3 +419,26 @@ def test_ransac_runs_once_a_slider_drag_pauses(qtbot, matched, monkeypatch):
     qtbot.waitUntil(lambda: bool(calls), timeout=3000)
     assert np.array_equal(matched.mask, real(matched.result.matches, panel.settings()))
     assert matched.pair_view.drawn_count() == expected_drawn(matched)
+
+
+def test_tens_of_thousands_of_signals_do_not_abort_python(tmp_path):
+    """PySide6 6.12.0 on Python 3.11 drops a reference to True on every emit (see ui/pyside_fix)."""
+    from ucn_gui.ui import pyside_fix
+
+    script = (
+        "import sys\n"
+        "if sys.argv[1] == 'fix': import ucn_gui.ui\n"
+        "from PySide6 import QtCore\n"
+        "class O(QtCore.QObject):\n"
+        "    s = QtCore.Signal(int)\n"
+        "o = O()\n"
+        "for i in range(40000): o.s.emit(i)\n"
+        "print('done')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = lambda how: subprocess.run([sys.executable, "-c", script, how], env=env, capture_output=True, text=True, timeout=120)  # noqa: E731
+    fixed = run("fix")
+    assert fixed.returncode == 0 and "done" in fixed.stdout, fixed.stderr[-500:]
+    if sys.version_info < (3, 12) and pyside_fix.signal_emit_drops_a_reference():
+        bare = run("bare")  # the same without the work-around: the bug this guards against
+        assert bare.returncode != 0 and "bool_dealloc" in bare.stderr
