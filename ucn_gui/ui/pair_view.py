@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -40,6 +41,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.vb.setMenuEnabled(False)
 
         self._rgb: list[np.ndarray | None] = [None, None]
+        self._sizes: list[tuple[int, int] | None] = [None, None]  # (width, height) in the photo's own pixels
         self._shown: list[np.ndarray | None] = [None, None]  # what the image items display
         self.grayscale = False
         self.stacked = False
@@ -87,15 +89,18 @@ class PairView(pg.GraphicsLayoutWidget):
 
     # ------------------------------------------------------------------ images
 
-    def set_image(self, side: int, rgb: np.ndarray | None) -> None:
-        """H x W x 3 uint8 at original resolution (None clears that side)."""
+    def set_image(self, side: int, rgb: np.ndarray | None, original_size: tuple[int, int] | None = None) -> None:
+        """H x W x 3 uint8 (None clears that side). original_size: (width, height) of the photo
+        when ``rgb`` is a reduced copy; it is drawn stretched to that size, so that all view
+        coordinates stay in the photo's own pixels."""
         self._rgb[side] = rgb
+        self._sizes[side] = None if rgb is None else tuple(original_size or (rgb.shape[1], rgb.shape[0]))
         self._refresh_image(side)
         self._relayout()
 
     def image_size(self, side: int) -> tuple[int, int] | None:
-        rgb = self._rgb[side]
-        return None if rgb is None else (rgb.shape[1], rgb.shape[0])
+        """(width, height) of that side's photo in its own pixels."""
+        return self._sizes[side]
 
     def set_grayscale(self, on: bool) -> None:
         self.grayscale = on
@@ -119,10 +124,18 @@ class PairView(pg.GraphicsLayoutWidget):
             return
         shown = rgb
         if self.grayscale:  # the seed's look: grey photos make the coloured dots stand out
-            g = (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.uint8)
-            shown = np.repeat(g[..., None], 3, axis=2)
+            shown = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         self._shown[side] = shown
         item.setImage(shown, levels=(0, 255), autoLevels=False)
+        self._place_image(side)
+
+    def _place_image(self, side: int) -> None:
+        """Stretch the shown copy over the photo's own pixels, at its place in the view."""
+        shown, size = self._shown[side], self._sizes[side]
+        if shown is None or size is None:
+            return
+        off = self.offset1 if side == 1 else (0.0, 0.0)
+        self.image_items[side].setRect(QtCore.QRectF(float(off[0]), float(off[1]), float(size[0]), float(size[1])))
 
     def _relayout(self) -> None:
         """Place image 1 beside (or below) image 0, centred on the other axis."""
@@ -136,7 +149,8 @@ class PairView(pg.GraphicsLayoutWidget):
             self.offset1 = np.array([(w0 - w1) / 2.0, h0 + gap])
         else:
             self.offset1 = np.array([w0 + gap, (h0 - h1) / 2.0])
-        self.image_items[1].setPos(*self.offset1)
+        for side in (0, 1):
+            self._place_image(side)
         bounds = self.scene_bounds()
         self.dots_item.set_bounds(bounds)
         self.lines_item.set_bounds(bounds)
