@@ -313,3 +313,24 @@ def test_sift_in_tiles_finds_the_same_points_and_can_be_cancelled(terrace_pair, 
     with pytest.raises(Cancelled):
         sift_points(gray, 800, cancel=lambda: checks.append(1) or len(checks) > 3)
     assert len(checks) == 4  # one before, then between tiles (12 tiles here)
+
+
+def test_nn_bf16_gives_way_to_fp32_when_it_cannot_separate_anything(monkeypatch):
+    from ucn_gui.core import nn
+
+    # Near-constant descriptors (an untrained network): the probe block falls back entirely,
+    # so the other queries go straight to the fp32 search, with the same results.
+    db = torch.nn.functional.normalize(torch.ones(6000, 16) + 0.003 * _unit(6000, 16, 9), dim=1)
+    q = db[torch.randperm(6000, generator=torch.Generator().manual_seed(1))[:1000]]
+    low_calls = []
+    real = nn._search_low_precision
+    monkeypatch.setattr(nn, "_search_low_precision", lambda q_, *a: low_calls.append(len(q_)) or real(q_, *a))
+    s, i = nearest_neighbors(q, db, k=1, coarse=db.bfloat16())
+    assert low_calls == [nn.PROBE_QUERIES]
+    ref_s, ref_i = nearest_neighbors(q, db, k=1)
+    assert torch.equal(i, ref_i) and torch.equal(s, ref_s)
+    # Distinctive descriptors: the bf16 pass carries on after the probe.
+    low_calls.clear()
+    q2, db2 = _unit(1000, 16, 3), _unit(6000, 16, 4)
+    nearest_neighbors(q2, db2, k=1, coarse=db2.bfloat16())
+    assert low_calls == [nn.PROBE_QUERIES, 1000 - nn.PROBE_QUERIES]

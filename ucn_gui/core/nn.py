@@ -40,6 +40,7 @@ REFINE_CHUNK = 256  # (query, sub-block) pairs refined at once (gathers REFINE_C
 MAX_CANDIDATE_BLOCKS = 256  # bf16 coarse pass: a query with more candidate blocks goes through the fp32 search
 GPU_BLOCK_BYTES = 1 << 30  # score block budget on CUDA
 CANCEL_EVERY = 8  # coarse blocks between two cancel checks (~1-5 ms of work)
+PROBE_QUERIES = 256  # bf16 coarse pass: queries searched first, to see whether bf16 pays off at all
 
 _BF16_UNIT_ROUNDOFF = 2.0**-8  # bf16 keeps 8 significant bits: relative rounding error <= 2^-8
 _FP32_UNIT_ROUNDOFF = 2.0**-24
@@ -87,17 +88,28 @@ def nearest_neighbors(
         return queries.new_zeros((0, k)), torch.zeros((0, k), dtype=torch.long, device=queries.device)
     if queries.device.type == "cuda":
         return _search_dense(queries, database, k, query_block, cancel)
-    qb = query_block or CPU_QUERY_BLOCK * (2 if coarse is not None and coarse.element_size() == 2 else 1)
     db_block = db_block or CPU_DB_BLOCK
     # Sub-blocks must tile a product block exactly, so that table rows map to database rows.
     sub_block = CPU_SUB_BLOCK if db_block % CPU_SUB_BLOCK == 0 else db_block
     parts = []
-    for i in range(0, len(queries), qb):
+    start = 0
+    low = coarse is not None and coarse.dtype != database.dtype
+    if low and len(queries) > PROBE_QUERIES:
+        # Where bf16 scores cannot tell the candidates apart (near-constant descriptors: an
+        # untrained network, a blank image) every query ends in the fp32 search and the
+        # bf16 pass is pure extra cost; a small first block decides for the rest.
+        s, i, fell_back = _search_low_precision(queries[:PROBE_QUERIES], database, coarse, k, db_block, sub_block, cancel)
+        parts.append((s, i))
+        start = PROBE_QUERIES
+        low = fell_back <= 0.5
+    # bf16 scores take half the bytes: twice the queries fill the same cache-sized block.
+    qb = query_block or CPU_QUERY_BLOCK * (2 if low else 1)
+    for i in range(start, len(queries), qb):
         q = queries[i : i + qb]
-        if coarse is None or coarse.dtype == database.dtype:
-            parts.append(_search_two_pass(q, database, k, db_block, sub_block, cancel))
+        if low:
+            parts.append(_search_low_precision(q, database, coarse, k, db_block, sub_block, cancel)[:2])
         else:
-            parts.append(_search_low_precision(q, database, coarse, k, db_block, sub_block, cancel))
+            parts.append(_search_two_pass(q, database, k, db_block, sub_block, cancel))
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
@@ -211,7 +223,7 @@ def _search_low_precision(
     db_block: int,
     sub_block: int,
     cancel: Callable[[], bool] | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Coarse block maxima in bf16, then every block that may hold one of the exact top-k, in fp32.
 
     With M_j the j-th largest bf16 block maximum of a query and m its margin
@@ -219,6 +231,7 @@ def _search_low_precision(
     the exact top-k does too, and its block's bf16 maximum is >= M_k - 2m. Queries whose
     threshold M_k - 2m is not positive (no real match anywhere; the int16 trick needs a
     positive threshold) or that have too many candidate blocks take the fp32 search.
+    Returns scores, indices and the fraction of queries that took the fp32 search.
     """
     num_q = queries.shape[0]
     margin = rounding_margin(queries, database)
@@ -230,7 +243,8 @@ def _search_low_precision(
     del table
     candidate[:, fallback] = False
     counts = candidate.sum(0)
-    crowded = counts > MAX_CANDIDATE_BLOCKS
+    # Past a quarter of all blocks, refining costs more than the fp32 search itself.
+    crowded = counts > min(MAX_CANDIDATE_BLOCKS, max(2, len(candidate) // 4))
     if crowded.any():
         candidate[:, crowded] = False
         counts[crowded] = 0
@@ -239,7 +253,7 @@ def _search_low_precision(
     if fallback.any():
         s, i = _search_two_pass(queries[fallback], database, k, db_block, sub_block, cancel)
         scores[fallback], idx[fallback] = s, i
-    return scores, idx
+    return scores, idx, float(fallback.float().mean()) if num_q else 0.0
 
 
 def _top_in_candidate_blocks(
