@@ -536,3 +536,25 @@ def test_tens_of_thousands_of_signals_do_not_abort_python(tmp_path):
     if sys.version_info < (3, 12) and pyside_fix.signal_emit_drops_a_reference():
         bare = run("bare")  # the same without the work-around: the bug this guards against
         assert bare.returncode != 0 and "bool_dealloc" in bare.stderr
+
+
+def test_view_draws_the_pyramid_level_the_zoom_needs(qtbot):
+    from ucn_gui.ui.pair_view import PairView
+
+    view = PairView()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    rgb = np.random.default_rng(0).integers(0, 255, (1500, 2000, 3)).astype(np.uint8)
+    view.set_image(0, rgb, (4000, 3000))  # a reduced copy of a 4000 x 3000 photo
+    qtbot.waitUntil(lambda: view.shown_level(0).shape[1] < 2000, timeout=3000)  # chosen when painted
+    coarse = view.shown_level(0)
+    assert coarse.shape[1] < 2000 and coarse.shape[1] >= 500  # about the screen's width, not the whole copy
+    item = view.image_items[0]
+    assert item.mapRectToParent(item.boundingRect()).width() == pytest.approx(4000)
+    view.vb.setRange(QtCore.QRectF(1000, 1000, 200, 150), padding=0)  # zoom far in
+    qtbot.waitUntil(lambda: view.shown_level(0).shape == rgb.shape, timeout=3000)
+    assert item.mapRectToParent(item.boundingRect()).width() == pytest.approx(4000)
+    view.set_grayscale(True)
+    shown = view.shown_level(0)
+    assert shown.shape == rgb.shape and np.array_equal(shown[..., 0], shown[..., 1])

@@ -42,7 +42,13 @@ class PairView(pg.GraphicsLayoutWidget):
 
         self._rgb: list[np.ndarray | None] = [None, None]
         self._sizes: list[tuple[int, int] | None] = [None, None]  # (width, height) in the photo's own pixels
-        self._shown: list[np.ndarray | None] = [None, None]  # what the image items display
+        self._shown: list[np.ndarray | None] = [None, None]  # what the image items display (finest level)
+        # Each shown image halved again and again (cv2, INTER_AREA); the item gets the coarsest
+        # level still as fine as the screen, chosen again when the zoom changes. pyqtgraph's own
+        # auto-downsampling (numpy means at every zoom step) took 110-375 ms per paint on the
+        # GUI thread for a 2-12 MP photo.
+        self._levels: list[list[np.ndarray]] = [[], []]
+        self._level_shown = [-1, -1]
         self.grayscale = False
         self.stacked = False
         self.lines_visible = False
@@ -50,8 +56,8 @@ class PairView(pg.GraphicsLayoutWidget):
 
         self.image_items = [pg.ImageItem(axisOrder="row-major"), pg.ImageItem(axisOrder="row-major")]
         for item in self.image_items:
-            item.setAutoDownsample(True)  # big photos stay cheap to pan
             self.vb.addItem(item)
+        self.vb.sigTransformChanged.connect(self._choose_levels)
         self.heat_item = pg.ImageItem(axisOrder="row-major")
         # Inferno with an alpha ramp: dissimilar pixels stay see-through, so the photo
         # shows where the descriptor is NOT similar and the heat where it is.
@@ -120,18 +126,49 @@ class PairView(pg.GraphicsLayoutWidget):
         item = self.image_items[side]
         if rgb is None:
             self._shown[side] = None
+            self._levels[side] = []
+            self._level_shown[side] = -1
             item.clear()
             return
         shown = rgb
         if self.grayscale:  # the seed's look: grey photos make the coloured dots stand out
             shown = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         self._shown[side] = shown
-        item.setImage(shown, levels=(0, 255), autoLevels=False)
-        self._place_image(side)
+        levels = [shown]
+        while max(levels[-1].shape[:2]) > 512:
+            h, w = levels[-1].shape[:2]
+            levels.append(cv2.resize(levels[-1], ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA))
+        self._levels[side] = levels
+        self._level_shown[side] = -1
+        self._choose_level(side)
+
+    def _choose_levels(self, *_args) -> None:
+        for side in (0, 1):
+            self._choose_level(side)
+
+    def _choose_level(self, side: int) -> None:
+        """Show the coarsest pyramid level that still has a pixel per screen pixel."""
+        levels, size = self._levels[side], self._sizes[side]
+        if not levels or size is None:
+            return
+        pixel = self.vb.viewPixelSize()[0]  # view units (photo pixels) per screen pixel
+        span = size[0] / pixel if pixel > 0 else float("inf")  # screen pixels across the photo
+        level = 0
+        while level + 1 < len(levels) and levels[level + 1].shape[1] >= span:
+            level += 1
+        if level != self._level_shown[side]:
+            self._level_shown[side] = level
+            self.image_items[side].setImage(levels[level], levels=(0, 255), autoLevels=False)
+            self._place_image(side)
+
+    def shown_level(self, side: int) -> np.ndarray | None:
+        """The array the image item of that side draws now."""
+        level = self._level_shown[side]
+        return self._levels[side][level] if level >= 0 else None
 
     def _place_image(self, side: int) -> None:
         """Stretch the shown copy over the photo's own pixels, at its place in the view."""
-        shown, size = self._shown[side], self._sizes[side]
+        shown, size = self.shown_level(side), self._sizes[side]
         if shown is None or size is None:
             return
         off = self.offset1 if side == 1 else (0.0, 0.0)
