@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import numpy.random  # noqa: F401 - numpy 2 imports it lazily: 130 ms holding the GIL, which stalled the window when the first match did it
 import torch
 
 from .features import extract_features
