@@ -85,23 +85,25 @@ def bench_pair(archs, device, args) -> None:
             precision = resolve_precision(requested, device)
 
             def run():
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), time.process_time()
                 pair = PairFeatures.compute(model, img0, img1, device, precision=precision)
                 ms = match(pair, opts)
                 t_f = time.perf_counter()
                 mask = apply_filters(ms, FilterSettings())
-                return ms, mask, time.perf_counter() - t_f, time.perf_counter() - t
+                return ms, mask, time.perf_counter() - t_f, time.process_time() - cpu
 
             run()  # warm-up: allocator, kernels, weight layout
-            total, (ms, mask, t_filter, _) = best_of(run, args.repeats, device)
+            total, (ms, mask, t_filter, cpu_s) = best_of(run, args.repeats, device)
             tm = ms.timings
             totals[(arch, requested)] = total
             rows.append((f"{arch} {n_out}-d", f"{requested} ({precision})", tm["features0"], tm["features1"], tm["keypoints"],
-                         tm["forward"], tm["backward"], t_filter, total, int(mask.sum())))
-    print("| model | precision | features 0 | features 1 | SIFT queries | search (top-2) | tests (reciprocity + stability) | filter | **total** | kept |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+                         tm["forward"], tm["backward"], t_filter, total, cpu_s, int(mask.sum())))
+    print("| model | precision | features 0 | features 1 | SIFT queries | search (top-2) | tests (reciprocity + stability) | filter | **total** | CPU time | kept |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:.3f} | {r[6]:.3f} | {r[7]:.4f} | **{r[8]:.3f}** | {r[9]} |")
+        print(f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:.3f} | {r[6]:.3f} | {r[7]:.4f} | **{r[8]:.3f}** | {r[9]:.2f} | {r[10]} |")
+    print(f"\n(seconds; CPU time: this process, all {torch.get_num_threads()} threads, for the best run. On a machine shared with "
+          "other work, CPU time / threads is closer to what an idle machine takes than the wall time.)")
     for arch, _ in archs:
         f32, auto = totals[(arch, "fp32")], totals[(arch, "auto")]
         print(f"\n{arch}: auto is {f32 / auto:.2f}x faster than fp32 ({f32:.3f} s -> {auto:.3f} s)")

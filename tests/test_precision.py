@@ -130,3 +130,23 @@ def test_bf16_keeps_the_fp32_matches_on_the_sample_pairs(bundled_model):
         assert close.mean() > 0.95  # all candidates, near-ties included
     assert kept > 200
     assert same / kept >= 0.98
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@CUDA
+@pytest.mark.parametrize("precision", ["fp32", "auto", "fp16"])
+def test_cuda_features_and_matches_agree_with_the_cpu(small_image, terrace_pair, precision):
+    torch.manual_seed(3)
+    model = build_model("ResUNetBN2F", 32, norm="per-image").eval()
+    ref = extract_features(model, small_image, "cpu", precision="fp32")
+    out = extract_features(model, small_image, "cuda", precision=precision)
+    assert out.device.type == "cuda" and out.dtype == torch.float32
+    cosine = (out.cpu() * ref).sum(0)
+    assert cosine.mean() > (0.99999 if precision == "fp32" else 0.999)
+    img0, img1 = (prepare_image(read_rgb(p), 256) for p in terrace_pair)
+    cpu = match(PairFeatures.compute(model.cpu(), img0, img1, "cpu", precision="fp32"), MatchOptions(keypoints="grid"))
+    gpu = match(PairFeatures.compute(model, img0, img1, "cuda", precision=precision), MatchOptions(keypoints="grid"))
+    same = np.linalg.norm(cpu.keypoints1 - gpu.keypoints1, axis=1) <= 1.0
+    assert same.mean() > (0.99 if precision == "fp32" else 0.9)
