@@ -18,6 +18,15 @@ DATA = ROOT / "tests" / "data"
 SAMPLES = ROOT / "resources" / "samples"
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny workloads on a shared 2-core machine: one torch thread avoids OpenMP waiting on a busy core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def terrace_pair() -> tuple[Path, Path]:
     return DATA / "terrace0.jpg", DATA / "terrace1.jpg"

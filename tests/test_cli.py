@@ -113,3 +113,20 @@ def test_cli_decodes_large_photos_reduced_in_original_pixels(tmp_path, terrace_p
     m = load_matches(out)
     assert m["keypoints0"][:, 0].max() > 600 and m["keypoints1"][:, 1].max() > 400  # original pixels (744 x 496)
     assert cv2.imread(str(viz)).shape[:2] == (248, 744)  # both photos decoded at 1/2 (372 x 248)
+
+
+def test_cli_thresholds_default_to_the_model_card(tmp_path, terrace_pair):
+    """The bundled model's card names its thresholds; flags still override them, and <0 switches a test off."""
+    from ucn_gui.core.checkpoint import load_card
+    from ucn_gui.core.resources import models_dir
+
+    card = load_card(models_dir() / "default.safetensors")["default_filters"]
+    out = tmp_path / "d.npz"
+    assert main([*map(str, terrace_pair), "-o", str(out), "--max-size", "200", "--max-keypoints", "200", "-q"]) == 0
+    s = load_matches(out)["settings"]
+    assert (s["filter_reciprocity"], s["filter_stability"], s["filter_max_ratio"]) == (
+        card["reciprocity"], card["stability"], card["max_ratio"])
+    assert main([*map(str, terrace_pair), "-o", str(out), "--max-size", "200", "--max-keypoints", "200", "-q",
+                 "--reciprocity", "3", "--max-ratio", "-1"]) == 0
+    s = load_matches(out)["settings"]
+    assert s["filter_reciprocity"] == 3.0 and s["filter_max_ratio"] is None and s["filter_stability"] == card["stability"]

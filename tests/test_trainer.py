@@ -30,17 +30,11 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = [
     "--dataset", "homography", "--model", "ResUNetBN2F", "--model_n_out", "16", "--crop_size", "64",
     "--num_hn_samples_per_batch", "1000", "--num_pos_per_batch", "256", "--batch_size", "1",
-    "--num_workers", "0", "--device", "cpu", "--val_max_iter", "2",
+    "--num_workers", "0", "--device", "cpu", "--val_max_iter", "2", "--best_val_metric", "hit_ratio",
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny workloads on a shared 2-core machine: one thread avoids OpenMP waiting on a busy core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +239,7 @@ def test_seed_command_trains_on_yfcc(yfcc, tmp_path: Path) -> None:
         "--num_hn_samples_per_batch", "4000", "--model_n_out", "8",
         # keep it tiny here: the light model, two iterations, one epoch
         "--model", "ResUNetBN2F", "--max_image_side", "160", "--train_max_iter", "2", "--max_epoch", "1", "--val_max_iter", "2",
-        "--num_workers", "0", "--device", "cpu", "--out_dir", str(tmp_path / "run"),
+        "--best_val_metric", "hit_ratio", "--num_workers", "0", "--device", "cpu", "--out_dir", str(tmp_path / "run"),
     ]
     assert main(argv) == 0
     ck = torch.load(tmp_path / "run" / "checkpoint.pth", weights_only=True)

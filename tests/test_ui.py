@@ -389,13 +389,16 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
 
 
 def test_zoo_model_downloads_in_background_then_loads(qtbot, window, server, tmp_path, monkeypatch):
+    import hashlib
+
     from conftest import open_ucn_style_bytes
 
     from ucn_gui.core import zoo
 
     server.payload = open_ucn_style_bytes(tmp_path, "ResUNetBN2F", 16)
     entry = zoo.ModelEntry("test-remote", "served on 127.0.0.1", tmp_path / "cache" / "remote.pth",
-                           url=f"http://127.0.0.1:{server.server_address[1]}/remote.pth", architecture="ResUNetBN2F", n_out=16)
+                           url=f"http://127.0.0.1:{server.server_address[1]}/remote.pth", architecture="ResUNetBN2F", n_out=16,
+                           sha256=hashlib.sha256(server.payload).hexdigest(), size=len(server.payload))
     monkeypatch.setenv("UCN_VIEWER_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(zoo, "remote_models", lambda: [entry])
     window._fill_model_menu()

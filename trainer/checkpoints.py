@@ -38,17 +38,31 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
+class ResumeError(ValueError):
+    """What --resume names cannot be resumed from; the message names the file and why."""
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A training checkpoint (a folder means its checkpoint.pth); plain types only, never code."""
+    """A training checkpoint (a folder means its checkpoint.pth); plain types only, never code.
+
+    ResumeError when there is none yet or the file is not a training checkpoint.
+    """
     path = Path(path)
     if path.is_dir():
+        if not (path / LATEST).is_file():
+            raise ResumeError(f"{path}: no {LATEST} in this folder yet, so there is nothing to resume")
         path = path / LATEST
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint to resume from")
-    ck = torch.load(path, map_location="cpu", weights_only=True)
+        raise ResumeError(f"{path}: no checkpoint to resume from (no such file)")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch's own message advises unsafe loading: do not pass it on
+        raise ResumeError(f"{path}: not a training checkpoint (it does not load as one: {type(exc).__name__})") from None
+    if not isinstance(ck, dict):
+        raise ResumeError(f"{path}: not a training checkpoint (holds a {type(ck).__name__})")
     for key in ("state_dict", "optimizer", "scheduler", "epoch"):
         if key not in ck:
-            raise ValueError(f"{path}: not a training checkpoint (no {key!r}); use --weights for plain models")
+            raise ResumeError(f"{path}: not a training checkpoint (no {key!r}); use --weights for plain models")
     return ck
 
 

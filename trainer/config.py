@@ -5,16 +5,29 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ucn_gui import package_version
+from ucn_gui.core.devices import DeviceNameError, check_device_name
 from ucn_gui.core.model import ARCHITECTURES
 
 DATASET_ALIASES = {"yfcc": "yfcc", "yfcc100mdataset": "yfcc", "yfcc100m": "yfcc", "homography": "homography", "posed": "posed"}
 # The posed scenes held out for validation by default (see data/posed/README.md's suggested split).
 DEFAULT_VAL_SCENES = ["strecha_fountain_p11", "middlebury_dino_sparse_ring", "nerd_mother_child"]
+
+
+class ConfigError(ValueError):
+    """An option the run cannot use (a missing folder, nothing to resume...); the message names it and why."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An option error is one line, ``python -m trainer: error: ...`` (exit code 2), not the whole usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def str2bool(v: str) -> bool:
@@ -26,7 +39,7 @@ def str2bool(v: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m trainer",
         description="Train a UCN model with the hardest-contrastive loss (YFCC or any folder of photos).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -61,8 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "is validated and checkpointed")
     g.add_argument("--test_valid", type=str2bool, default=True, help="validate each epoch")
     g.add_argument("--val_epoch_freq", type=int, default=1)
-    g.add_argument("--best_val_metric", default="hit_ratio",
-                   choices=["hit_ratio", "reciprocity_ratio", "reciprocity_hit_ratio"])
+    g.add_argument("--best_val_metric", default="mma3",
+                   choices=["mma3", "correct3", "hit_ratio", "reciprocity_ratio", "reciprocity_hit_ratio"],
+                   help="mma3 / correct3: the product's matching pipeline at its default thresholds on fixed validation "
+                        "pairs (share of kept matches within 3 px; correct kept matches per pair); the others are the "
+                        "seed's positive-based ratios")
+    g.add_argument("--val_photos", nargs="+", default=None,
+                   help="photos (or folders) for synthetic validation pairs (default: --val_data_dir, else the bundled samples)")
+    g.add_argument("--val_pairs_per_photo", type=int, default=1, help="synthetic validation pairs per photo and strength (3 strengths)")
+    g.add_argument("--val_pairs_per_scene", type=int, default=4, help="posed validation pairs per validation scene")
     g.add_argument("--seed", type=int, default=0, help="everything random derives from it: a run repeats")
     g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     g.add_argument("--num_workers", type=int, default=None, help="data loading processes (sets both below)")
@@ -169,10 +189,77 @@ def finalize(cfg: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
             cfg.max_image_side = 0
         if cfg.min_correspondences is None:
             cfg.min_correspondences = 16
-    for name in ("batch_size", "iter_size", "train_max_iter", "max_epoch", "num_pos_per_batch", "num_hn_samples_per_batch"):
+    for name in ("batch_size", "iter_size", "train_max_iter", "max_epoch", "num_pos_per_batch", "num_hn_samples_per_batch",
+                 "model_n_out", "stat_freq", "val_epoch_freq", "val_batch_size", "obj_num_kp"):
         if getattr(cfg, name) < 1:
-            parser.error(f"--{name} must be at least 1")
+            parser.error(f"--{name} must be at least 1, got {getattr(cfg, name)}")
+    for name in ("seed", "save_freq_epoch", "val_max_iter", "train_num_workers", "val_num_workers", "val_pairs_per_photo",
+                 "val_pairs_per_scene"):
+        if getattr(cfg, name) < 0:
+            parser.error(f"--{name} must not be negative, got {getattr(cfg, name)}")
+    if cfg.dataset in ("homography", "posed") and cfg.crop_size < 32:
+        parser.error(f"--crop_size must be at least 32 pixels, got {cfg.crop_size}")
+    if cfg.max_image_side < 0 or 0 < cfg.max_image_side < 32:
+        parser.error(f"--max_image_side must be 0 (full size) or at least 32, got {cfg.max_image_side}")
+    for name in ("lr", "exp_gamma", "pos_thresh", "neg_thresh", "min_scale", "max_scale", "epipolar_threshold",
+                 "ucn_inlier_threshold_pixel", "inlier_threshold_pixel"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value > 0):
+            parser.error(f"--{name} must be a positive number, got {value}")
+    for name in ("momentum", "weight_decay", "neg_weight", "max_time_min", "max_rotation", "perspective", "bn_momentum"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value >= 0):
+            parser.error(f"--{name} must be a number of at least 0, got {value}")
+    if cfg.min_scale > cfg.max_scale:
+        parser.error(f"--min_scale {cfg.min_scale} is above --max_scale {cfg.max_scale}")
+    if not 0.0 <= cfg.val_split < 1.0:
+        parser.error(f"--val_split must be at least 0 and below 1, got {cfg.val_split}")
+    try:
+        cfg.device = check_device_name(cfg.device)
+    except DeviceNameError as exc:
+        parser.error(f"--device: {exc}")
     return cfg
+
+
+def _folders(option: str, paths: Sequence[str] | None) -> None:
+    for path in map(Path, paths or []):
+        if not path.exists():
+            raise ConfigError(f"{option} {path}: no such folder")
+
+
+def check_inputs(cfg: argparse.Namespace) -> None:
+    """ConfigError naming the option when a file or folder the run needs is missing or unusable.
+
+    Run before any work starts (``python -m trainer`` does); cheap: it lists folders and
+    opens nothing large. The data sets check the content of what they find themselves.
+    """
+    from .checkpoints import LATEST
+    from .datasets.common import IMAGE_SUFFIXES
+    from .datasets.homography import list_images
+
+    for option, paths in (("--data_dir", cfg.data_dir), ("--val_data_dir", cfg.val_data_dir), ("--val_photos", cfg.val_photos)):
+        _folders(option, paths)
+        for path in map(Path, paths or []):
+            if path.is_dir() and not list_images([path]):
+                raise ConfigError(f"{option} {path}: no images in this folder (or below it)")
+            if path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise ConfigError(f"{option} {path}: neither a folder nor an image")
+    _folders("--posed_dir", cfg.posed_dir)
+    if cfg.dataset == "yfcc":
+        _folders("--data_dir_raw", [cfg.data_dir_raw])
+        _folders("--data_dir_processed", [cfg.data_dir_processed])
+    if cfg.weights is not None and not Path(cfg.weights).is_file():
+        raise ConfigError(f"--weights {cfg.weights}: no such file")
+    if cfg.resume is not None:
+        resume = Path(cfg.resume)
+        if not resume.exists():
+            raise ConfigError(f"--resume {resume}: no such file or folder")
+        if resume.is_dir() and not (resume / LATEST).is_file():
+            raise ConfigError(f"--resume {resume}: the folder has no {LATEST} yet, so there is nothing to resume "
+                              "(a run writes it at the end of its first epoch); start without --resume")
+    out = Path(cfg.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out_dir {out}: exists and is not a folder")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

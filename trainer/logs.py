@@ -15,7 +15,11 @@ from typing import Any
 log = logging.getLogger("trainer")
 
 TRAIN_FIELDS = ["step", "epoch", "loss", "pos_loss", "neg_loss", "lr", "it_per_s", "skipped"]
-VAL_FIELDS = ["epoch", "step", "hit_ratio", "reciprocity_ratio", "reciprocity_hit_ratio", "pairs", "skipped"]
+VAL_FIELDS = [
+    "epoch", "step", "mma1", "mma3", "mma5", "correct3", "kept", "synthetic_mma3", "synthetic_correct3", "h_acc",
+    "posed_mma3", "posed_correct3", "posed_auc10", "sift_mma3", "sift_correct3",
+    "hit_ratio", "reciprocity_ratio", "reciprocity_hit_ratio", "pairs", "skipped",
+]
 
 
 class RunLog:
@@ -53,8 +57,9 @@ class RunLog:
         self._val.writerow({"epoch": epoch, "step": step, **metrics})
         self._val_f.flush()
         if self.writer is not None:
-            for k in ("hit_ratio", "reciprocity_ratio", "reciprocity_hit_ratio"):
-                self.writer.add_scalar(f"val/{k}", metrics[k], epoch)
+            for k, v in metrics.items():
+                if isinstance(v, float):
+                    self.writer.add_scalar(f"val/{k}", v, epoch)
 
     def close(self) -> None:
         self._train_f.close()
@@ -101,8 +106,11 @@ def plot_curves(out_dir: str | Path, name: str = "training.png") -> Path | None:
         ax0.legend()
     if val:
         ep = [r["epoch"] for r in val]
-        for key in ("hit_ratio", "reciprocity_ratio", "reciprocity_hit_ratio"):
-            ax1.plot(ep, [r.get(key, float("nan")) for r in val], marker="o", label=key)
+        for key in ("mma3", "synthetic_mma3", "posed_mma3", "hit_ratio", "reciprocity_hit_ratio"):
+            if any(key in r for r in val):
+                ax1.plot(ep, [r.get(key, float("nan")) for r in val], marker="o", label=key)
+        if val and "sift_mma3" in val[0]:
+            ax1.axhline(val[0]["sift_mma3"], color="k", ls="--", lw=0.8, label="SIFT mma3")
         ax1.set_xlabel("epoch")
         ax1.set_ylim(0, 1)
         ax1.legend()

@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ucn_gui.core.checkpoint import load_model
+from ucn_gui.core.checkpoint import load_model, remove_stale_temp_files
 from ucn_gui.core.model import build_model
 from ucn_gui.core.precision import autocast, resolve_precision
 
@@ -33,7 +33,7 @@ from .datasets import KeySampler, collate_pairs, make_datasets
 from .distributed import DistContext, barrier, broadcast_buffers
 from .logs import RunLog, plot_curves
 from .loss import LossParams, hardest_contrastive_loss
-from .validate import validate
+from .validate import MATCHING_METRICS, flatten_accuracy, validate, validate_matching
 
 log = logging.getLogger("trainer")
 
@@ -119,6 +119,8 @@ class Trainer:
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=cfg.exp_gamma)
         self.loss_params = loss_params(cfg)
+        if self.precision == "bf16":
+            self.loss_params.mining_dtype = torch.bfloat16
         self.start_epoch, self.step = 1, 0
         self.best_val, self.best_epoch = -math.inf, 0
         self.best_metrics: dict[str, float] = {}
@@ -141,7 +143,37 @@ class Trainer:
         self.train_set = self.val_set = None
         if build_data:
             self.train_set, self.val_set = make_datasets(cfg)
+        if self.ctx.is_main and build_data:
+            # Writes killed mid-way (kill -9, power cut) leave hidden temporary files; the
+            # run starting in this folder now is the only writer, so they can go.
+            stale = remove_stale_temp_files(self.out_dir)
+            if stale:
+                log.info("removed %d temporary file(s) left by an interrupted run in %s", len(stale), self.out_dir)
         self.runlog = RunLog(self.out_dir) if self.ctx.is_main and build_data else None
+        self.val_pairs: list = []
+        self.sift_reference: dict[str, float] = {}
+        if build_data and self.ctx.is_main and cfg.test_valid and cfg.best_val_metric in MATCHING_METRICS:
+            self.val_pairs = self._matching_pairs()
+
+    def _matching_pairs(self) -> list:
+        """Fixed validation pairs for the matching metric, and SIFT's figures on them (computed once)."""
+        from ucn_gui.core.resources import samples_dir
+
+        from .accuracy import evaluate_matcher, opencv_matcher, posed_pairs, synthetic_pairs
+        from .datasets.homography import list_images
+
+        cfg = self.cfg
+        photos = list_images(cfg.val_photos or cfg.val_data_dir or [samples_dir()])
+        pairs = synthetic_pairs(photos, cfg.val_pairs_per_photo, seed=cfg.seed + 2024)
+        val = self.val_set
+        if val is not None and hasattr(val, "scenes"):
+            pairs += posed_pairs(val.scenes, cfg.val_pairs_per_scene)
+        ref = flatten_accuracy(evaluate_matcher(opencv_matcher("SIFT", max_side=640), pairs))
+        self.sift_reference = {"sift_mma3": ref["mma3"], "sift_correct3": ref["correct3"]}
+        log.info("validation: %d pairs (%d synthetic from %d photos, %d posed); SIFT on them: MMA@3 %.3f, %.0f correct / pair",
+                 len(pairs), sum(not p.posed for p in pairs), len(photos), sum(p.posed for p in pairs),
+                 ref["mma3"], ref["correct3"])
+        return pairs
 
     # ------------------------------------------------------------------ one iteration
 
@@ -238,17 +270,8 @@ class Trainer:
             self.wall_time += time.perf_counter() - t_epoch
             metrics: dict[str, float] = {}
             if ctx.is_main:
-                if cfg.test_valid and self.val_set is not None and epoch % cfg.val_epoch_freq == 0:
-                    metrics = validate(
-                        self.model, self.val_set, cfg.val_max_iter, cfg.num_pos_per_batch, cfg.ucn_inlier_threshold_pixel,
-                        self.device, seed=cfg.seed, num_workers=cfg.val_num_workers, batch_size=cfg.val_batch_size,
-                    )
-                    self.runlog.val(epoch, self.step, metrics)
-                    log.info(
-                        "epoch %d validation: hit %.3f, reciprocity %.3f, reciprocity hit %.3f (%d pairs, %d skipped)",
-                        epoch, metrics["hit_ratio"], metrics["reciprocity_ratio"], metrics["reciprocity_hit_ratio"],
-                        metrics["pairs"], metrics["skipped"],
-                    )
+                if cfg.test_valid and epoch % cfg.val_epoch_freq == 0:
+                    metrics = self.validate_epoch(epoch)
                 self.end_of_epoch(epoch, metrics)
             barrier(ctx)
             if self.stopped_early:
@@ -256,6 +279,31 @@ class Trainer:
                 self.last_epoch = epoch
                 break
         return self.finish()
+
+    def validate_epoch(self, epoch: int) -> dict[str, float]:
+        """Matching accuracy (the product's pipeline) and the seed's hit ratios; logged and returned."""
+        cfg = self.cfg
+        metrics: dict[str, float] = {}
+        t = time.perf_counter()
+        if self.val_pairs:
+            metrics.update(validate_matching(self.model, self.val_pairs, self.device))
+            metrics.update(self.sift_reference)
+            log.info(
+                "epoch %d validation (%d pairs, %.0f s): MMA@1/3/5 %.3f / %.3f / %.3f, %.0f correct / pair (SIFT: %.3f, %.0f)",
+                epoch, len(self.val_pairs), time.perf_counter() - t, metrics["mma1"], metrics["mma3"], metrics["mma5"],
+                metrics["correct3"], metrics["sift_mma3"], metrics["sift_correct3"],
+            )
+        if self.val_set is not None and cfg.val_max_iter > 0:
+            hits = validate(
+                self.model, self.val_set, cfg.val_max_iter, cfg.num_pos_per_batch, cfg.ucn_inlier_threshold_pixel,
+                self.device, seed=cfg.seed, num_workers=cfg.val_num_workers, batch_size=cfg.val_batch_size,
+            )
+            metrics.update(hits)
+            log.info("epoch %d hit ratios: hit %.3f, reciprocity %.3f, reciprocity hit %.3f (%d pairs, %d skipped)",
+                     epoch, hits["hit_ratio"], hits["reciprocity_ratio"], hits["reciprocity_hit_ratio"], hits["pairs"], hits["skipped"])
+        if metrics:
+            self.runlog.val(epoch, self.step, metrics)
+        return metrics
 
     def train_epoch(self, epoch: int) -> None:
         cfg, ctx = self.cfg, self.ctx

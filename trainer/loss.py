@@ -31,6 +31,9 @@ class LossParams:
     num_candidates: int = 40000
     # Candidates within this many pixels of the true match are not negatives.
     inlier_threshold_pixel: float = 4.0
+    # dtype of the mining products (the search for each hardest negative). bf16 is 2-3x
+    # faster where the CPU runs it natively; the distances the loss uses are always fp32.
+    mining_dtype: torch.dtype = torch.float32
 
 
 @dataclass
@@ -93,6 +96,7 @@ def mine_hardest_negatives(
     candidate_xy: torch.Tensor,
     exclusion_radius: float,
     chunk_elements: int = MINING_CHUNK_ELEMENTS,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each query, the candidate with the smallest squared distance that is not near its true match.
 
@@ -100,6 +104,8 @@ def mine_hardest_negatives(
     candidates:   N x C descriptors
     match_xy:     P x 2 float (x, y) true match of each query, in the candidates' image
     candidate_xy: N x 2 integer pixel (x, y) of each candidate
+    dtype:        of the distance products; bf16 finds the hardest negative up to bf16 rounding
+                  (about 0.01 in squared distance), which is all mining needs
     Returns (index P long into candidates, valid P bool); valid is False when every
     candidate lies within ``exclusion_radius`` of the true match.
     """
@@ -109,9 +115,10 @@ def mine_hardest_negatives(
     valid = torch.zeros(P, dtype=torch.bool, device=device)
     if P == 0 or N == 0:
         return best, valid
-    q = queries.float()
+    q = queries.to(dtype)
     c = candidates.float()
-    c_sq = (c * c).sum(1)  # N
+    c_sq = (c * c).sum(1).to(dtype)  # N
+    c_t = c.t().to(dtype).contiguous()  # C x N once: every chunk's product reads it row-major
     mxy = match_xy.to(device=device, dtype=torch.float32)
     cxy = candidate_xy.to(device=device, dtype=torch.float32)
     pad = int(math.ceil(exclusion_radius))
@@ -121,7 +128,7 @@ def mine_hardest_negatives(
     step = max(1, chunk_elements // N)
     for s in range(0, P, step):
         # argmin |q - c|^2 = argmin |c|^2 - 2 q.c: one matmul, no P x N x C difference tensor.
-        d2 = torch.addmm(c_sq[None, :], q[s : s + step], c.t(), beta=1.0, alpha=-2.0)
+        d2 = torch.addmm(c_sq[None, :], q[s : s + step], c_t, beta=1.0, alpha=-2.0)
         m = mxy[s : s + step]
         if buckets is not None:
             buckets.exclude(d2, m, exclusion_radius)
@@ -195,8 +202,9 @@ def pair_loss(
     q0, q1 = flat0[:, pos0].t(), flat1[:, pos1].t()  # P x C, with gradient
 
     t = time.perf_counter()
-    hn1, ok01 = mine_hardest_negatives(q0.detach(), flat1[:, cand1].t().detach(), xy1, cxy1, params.inlier_threshold_pixel)
-    hn0, ok10 = mine_hardest_negatives(q1.detach(), flat0[:, cand0].t().detach(), xy0, cxy0, params.inlier_threshold_pixel)
+    mine = dict(exclusion_radius=params.inlier_threshold_pixel, dtype=params.mining_dtype)
+    hn1, ok01 = mine_hardest_negatives(q0.detach(), flat1[:, cand1].t().detach(), xy1, cxy1, **mine)
+    hn0, ok10 = mine_hardest_negatives(q1.detach(), flat0[:, cand0].t().detach(), xy0, cxy0, **mine)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     mining = time.perf_counter() - t

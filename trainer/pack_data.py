@@ -20,7 +20,7 @@ import cv2
 from ucn_gui.core.image import read_rgb
 
 from .datasets.homography import list_images
-from .datasets.posed import find_scene_dirs
+from .datasets.posed import PosedDataset, PosedParams, find_scene_dirs, load_scene
 
 
 def _shrink(src: Path, dst: Path, max_side: int, quality: int) -> float:
@@ -53,7 +53,7 @@ def pack_scene(scene: Path, out: Path, max_side: int, quality: int) -> None:
     meta["note"] = f"{meta.get('note', '')} Shrunk to {max_side} px by trainer.pack_data; K rescaled.".strip()
     (out / "cameras.json").write_text(json.dumps(meta))
     if (scene / "pairs.txt").is_file():
-        shutil.copy(scene / "pairs.txt", out / "pairs.txt")
+        shutil.copyfile(scene / "pairs.txt", out / "pairs.txt")  # not the source's (read-only) mode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,10 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--max-side", type=int, default=640)
     p.add_argument("--quality", type=int, default=90)
+    p.add_argument("--no-positives", action="store_true",
+                   help="skip precomputing each posed pair's positives (positives.npz; the trainer's default settings)")
     a = p.parse_args(argv)
     for scene in find_scene_dirs(a.posed) if a.posed else []:
-        pack_scene(scene, a.out / "posed" / scene.name, a.max_side, a.quality)
-        print(f"posed {scene.name}", flush=True)
+        out = a.out / "posed" / scene.name
+        pack_scene(scene, out, a.max_side, a.quality)
+        n = ""
+        if not a.no_positives:
+            params = PosedParams(max_image_side=a.max_side)
+            packed = load_scene(out, params)
+            PosedDataset([packed], params).save_positive_cache(packed)
+            n = f", positives of {len(packed.pairs)} pairs"
+        print(f"posed {scene.name}{n}", flush=True)
     for folder in map(Path, a.photos):
         for img in list_images([folder]):
             _shrink(img, a.out / "photos" / folder.name / img.relative_to(folder), a.max_side, a.quality)

@@ -111,3 +111,43 @@ def validate(
         "pairs": n_pairs,
         "skipped": skipped,
     }
+
+
+MATCHING_METRICS = ("mma3", "correct3")
+
+
+def flatten_accuracy(result: dict, prefix: str = "") -> dict[str, float]:
+    """evaluate_matcher's nested result -> flat numbers for logs: mma1/3/5, correct3, kept (mean over
+    synthetic and posed), then per kind (synthetic_*, posed_*), homography accuracy and pose AUC@10."""
+    out: dict[str, float] = {}
+    kinds = [k for k in ("synthetic", "posed") if k in result]
+    for k in kinds:
+        r = result[k]
+        out[f"{prefix}{k}_mma3"] = r["mma"][2]
+        out[f"{prefix}{k}_correct3"] = r["correct3"]
+        if "h_acc" in r:
+            out[f"{prefix}h_acc"] = r["h_acc"]
+        if "pose_auc" in r:
+            out[f"{prefix}posed_auc10"] = r["pose_auc"][1]
+    if kinds:
+        for name, idx in (("mma1", 0), ("mma3", 2), ("mma5", 4)):
+            out[prefix + name] = sum(result[k]["mma"][idx] for k in kinds) / len(kinds)
+        out[prefix + "correct3"] = sum(result[k]["correct3"] for k in kinds) / len(kinds)
+        out[prefix + "kept"] = sum(result[k]["kept"] for k in kinds) / len(kinds)
+    return out
+
+
+@torch.no_grad()
+def validate_matching(model: nn.Module, pairs: list, device: torch.device, filters: Any = None) -> dict[str, float]:
+    """The product's matching pipeline on fixed validation pairs (trainer.accuracy), at the
+    product's default thresholds unless ``filters`` says otherwise. Restores the model's mode."""
+    from ucn_gui.core.filters import FilterSettings
+
+    from .accuracy import evaluate_matcher, ucn_matcher
+
+    was_training = model.training
+    try:
+        result = evaluate_matcher(ucn_matcher(model, filters or FilterSettings(), device=device), pairs)
+    finally:
+        model.train(was_training)
+    return flatten_accuracy(result)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -16,35 +17,89 @@ from .core.devices import ACCEPTED, DeviceNameError, check_device_name
 from .core.threads import configure_threads
 
 
+# The smallest --max-size: the network halves the image three times on the way down, and
+# below this a photo is a few dozen pixels, matched "confidently" at one or two of them.
+MIN_MAX_SIZE = 32
+
+
+class _Parser(argparse.ArgumentParser):
+    """An option error is one line, ``ucn-match: error: ...`` (exit code 2), not the whole usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _int_at_least(low: int, why: str = ""):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}{why}, got {value}")
+        return value
+
+    return parse
+
+
+def _number(text: str) -> float:
+    """A float that is not NaN (NaN compares false with everything: a NaN threshold would switch a test off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    value = _number(text)
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _device(text: str) -> str:
+    try:
+        return check_device_name(text)
+    except DeviceNameError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .core.export import MATCH_FORMATS
+    from .core.export import MATCH_FORMATS, PICTURE_FORMATS
     from .core.keypoints import KEYPOINT_MODES
     from .core.precision import PRECISIONS
 
-    p = argparse.ArgumentParser(prog="ucn-match", description="Dense UCN correspondences between two images.")
+    p = _Parser(prog="ucn-match", description="Dense UCN correspondences between two images.")
     p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     p.add_argument("image0", type=Path)
     p.add_argument("image1", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True, help=f"matches file ({', '.join(MATCH_FORMATS)})")
     p.add_argument("--weights", help="weights file or zoo name, e.g. open-ucn-yfcc (downloaded on first use); default: the bundled model")
-    p.add_argument("--device", default="auto", help=f"{' | '.join(ACCEPTED)} (default: auto, CUDA when available)")
-    p.add_argument("--max-size", type=int, default=None, metavar="PX", help="run the network on a copy at most PX on its long side")
+    p.add_argument("--device", default="auto", type=_device, help=f"{' | '.join(ACCEPTED)} (default: auto, CUDA when available)")
+    p.add_argument("--max-size", type=_int_at_least(MIN_MAX_SIZE, " (the network's smallest useful input)"), default=None,
+                   metavar="PX", help=f"run the network on a copy at most PX on its long side (at least {MIN_MAX_SIZE})")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="network precision (default auto: bf16 where the CPU or GPU runs it natively, else fp32); "
                         "the search is exact either way")
     p.add_argument("--keypoints", choices=KEYPOINT_MODES, default="sift")
-    p.add_argument("--max-keypoints", type=int, default=2000, help="SIFT query points (default 2000)")
-    p.add_argument("--grid-stride", type=int, default=8, metavar="PX")
+    p.add_argument("--max-keypoints", type=_int_at_least(1), default=2000, help="SIFT query points (default 2000)")
+    p.add_argument("--grid-stride", type=_int_at_least(1), default=8, metavar="PX")
     p.add_argument("--query-points", type=Path, help="text file, one 'x y' per line (original pixels of image 0)")
-    p.add_argument("--reciprocity", type=float, default=4.0, metavar="PX", help="max reciprocity error (default 4; <0 disables)")
-    p.add_argument("--stability", type=float, default=4.0, metavar="PX", help="max stability error (default 4; <0 disables)")
+    p.add_argument("--reciprocity", type=_number, default=None, metavar="PX",
+                   help="max reciprocity error (default: the model card's default_filters, else 4; <0 disables)")
+    p.add_argument("--stability", type=_number, default=None, metavar="PX",
+                   help="max stability error (default: the model card's, else 4; <0 disables)")
     p.add_argument("--stability-mode", choices=("diagonal", "all8"), default="diagonal")
-    p.add_argument("--max-ratio", type=float, default=None, help="max nearest/second-nearest distance ratio")
+    p.add_argument("--max-ratio", type=_number, default=None,
+                   help="max nearest/second-nearest distance ratio (default: the model card's, else off; <0 disables)")
     p.add_argument("--ransac", choices=("homography", "fundamental"), default=None)
-    p.add_argument("--ransac-threshold", type=float, default=3.0, metavar="PX")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--viz", type=Path, help="write a PNG of the kept matches")
-    p.add_argument("--viz-lines", action="store_true", help="draw lines in the PNG too")
+    p.add_argument("--ransac-threshold", type=_positive_number, default=3.0, metavar="PX")
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
+    p.add_argument("--viz", type=Path, help=f"write a picture of the kept matches ({', '.join(PICTURE_FORMATS)})")
+    p.add_argument("--viz-lines", action="store_true", help="draw lines in the picture too")
     p.add_argument("--timing", action="store_true", help="print one line of stage times on stderr")
     p.add_argument("-q", "--quiet", action="store_true")
     return p
@@ -69,26 +124,46 @@ def _fail(msg: str) -> int:
     return 2
 
 
+def _weights_inputs(weights: str | None) -> dict[str, Path]:
+    """The files a --weights value reads (the file or the zoo's cache path, and its model card)."""
+    from .core.checkpoint import card_path
+    from .core.zoo import default_model_path, find
+
+    path: Path | None
+    if weights is None:
+        path = default_model_path()
+    elif Path(weights).is_file():
+        path = Path(weights)
+    else:
+        entry = find(weights)
+        path = entry.path if entry is not None else None
+    return {} if path is None else {"--weights": path, "the model card": card_path(path)}
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_threads()  # before the imports below load torch
     from .core import resources
-    from .core.checkpoint import CheckpointError, load_model
+    from .core.checkpoint import CheckpointError, ModelOutputError, load_model
     from .core.devices import choose_device
-    from .core.export import MATCH_FORMATS, draw_matches, save_matches, save_png
-    from .core.filters import FilterSettings, apply_filters
+    from .core.export import MATCH_FORMATS, PICTURE_FORMATS, OutputPathError, check_output_paths, draw_matches, save_matches, save_picture
+    from .core.filters import FilterSettings, apply_filters, default_filters
     from .core.image import DISPLAY_SIDE, ImageLoadError, load_image
-    from .core.keypoints import read_points_file
+    from .core.keypoints import QueryPointsError, check_query_points, read_points_file
     from .core.matching import MatchOptions, PairFeatures, match
     from .core.precision import choose_precision
     from .core.zoo import DownloadError, ModelNotFound, default_model_path, resolve
 
     args = build_parser().parse_args(argv)
+    # Everything the user can get wrong is checked before any work starts.
     if args.output.suffix.lower() not in MATCH_FORMATS:
-        return _fail(f"{args.output}: output must end in {', '.join(MATCH_FORMATS)}")
+        return _fail(f"-o {args.output}: output must end in {', '.join(MATCH_FORMATS)}")
+    inputs = {"image0": args.image0, "image1": args.image1, "--query-points": args.query_points, **_weights_inputs(args.weights)}
     try:
-        check_device_name(args.device)
-    except DeviceNameError as exc:
-        return _fail(f"--device: {exc}")
+        check_output_paths({"-o": args.output, "--viz": args.viz}, inputs)
+    except OutputPathError as exc:
+        return _fail(str(exc))
+    if args.viz is not None and args.viz.suffix.lower() not in PICTURE_FORMATS:
+        return _fail(f"--viz {args.viz}: a picture must end in {', '.join(PICTURE_FORMATS)}")
     try:
         weights = resolve(args.weights, download_if_missing=True, progress=_download_bar()) if args.weights else default_model_path()
         if weights is None:
@@ -108,22 +183,46 @@ def main(argv: list[str] | None = None) -> int:
         img0 = load_image(args.image0, args.max_size, keep)
         img1 = load_image(args.image1, args.max_size, keep)
         t_decode = time.perf_counter() - t
-        points0 = read_points_file(str(args.query_points)) if args.query_points else None
     except (ModelNotFound, DownloadError, CheckpointError, ImageLoadError, RuntimeError) as exc:
         return _fail(str(exc))
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
+    points0, dropped = None, 0
+    if args.query_points is not None:
+        try:
+            given = read_points_file(str(args.query_points))
+            if not len(given):
+                return _fail(f"--query-points {args.query_points}: the file holds no points")
+            points0, notice = check_query_points(given, *img0.original_size, drop=True)
+        except (OSError, ValueError) as exc:  # QueryPointsError is a ValueError
+            return _fail(f"--query-points {args.query_points}: {exc}")
+        if notice:
+            dropped = len(given) - len(points0)
+            print(f"ucn-match: warning: --query-points {args.query_points}: {notice}", file=sys.stderr)
 
     options = MatchOptions(keypoints=args.keypoints, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
                            stability=args.stability_mode, seed=args.seed)
+    # Thresholds the user did not give come from the model's card: they were chosen on its validation pairs.
+    try:
+        card = default_filters(loaded.card)
+    except ValueError as exc:
+        return _fail(f"model card of {weights}: default_filters: {exc}")
+
+    def given(value: float | None, fallback: float | None) -> float | None:
+        return fallback if value is None else (value if value >= 0 else None)
+
     filters = FilterSettings(
-        reciprocity=args.reciprocity if args.reciprocity >= 0 else None,
-        stability=args.stability if args.stability >= 0 else None,
-        max_ratio=args.max_ratio, ransac=args.ransac, ransac_threshold=args.ransac_threshold,
+        reciprocity=given(args.reciprocity, card.reciprocity),
+        stability=given(args.stability, card.stability),
+        max_ratio=given(args.max_ratio, card.max_ratio), max_distance=card.max_distance,
+        ransac=args.ransac, ransac_threshold=args.ransac_threshold,
     )
     t = time.perf_counter()
-    pair = PairFeatures.compute(loaded.model, img0, img1, device, precision=precision)
-    matches = match(pair, options, points0)
+    try:
+        pair = PairFeatures.compute(loaded.model, img0, img1, device, precision=precision)
+        matches = match(pair, options, points0)
+    except (ModelOutputError, QueryPointsError) as exc:
+        return _fail(str(exc))
     t_filter = time.perf_counter()
     mask = apply_filters(matches, filters)
     t_end = time.perf_counter()
@@ -139,13 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         "max_size": args.max_size,
         "keypoints": "given" if points0 is not None else args.keypoints, "max_keypoints": args.max_keypoints,
         "grid_stride": args.grid_stride, "stability_mode": args.stability_mode, "seed": args.seed,
+        **({"query_points_dropped": dropped} if points0 is not None else {}),
         **{f"filter_{k}": v for k, v in filters.to_dict().items()},
     }
     try:
         save_matches(args.output, matches, mask, settings)
         if args.viz:
             kp0, kp1 = img0.to_rgb(matches.keypoints0[mask]), img1.to_rgb(matches.keypoints1[mask])
-            save_png(args.viz, draw_matches(img0.rgb, img1.rgb, kp0, kp1, args.viz_lines))
+            save_picture(args.viz, draw_matches(img0.rgb, img1.rgb, kp0, kp1, args.viz_lines))
     except OSError as exc:
         return _fail(f"cannot write output: {exc}")
     if not args.quiet:

@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 from typing import Any
 
+from ..config import ConfigError
 from .common import VALIDATION_STREAM, KeySampler, Skipped, collate_pairs
 from .homography import HomographyDataset, HomographyParams, list_images
 from .posed import MixedDataset, PosedDataset, PosedParams, SceneError, split_scenes
@@ -75,7 +76,7 @@ def make_datasets(cfg: argparse.Namespace) -> tuple[Any, Any | None]:
             files = train.files
             n_val = max(1, round(len(files) * cfg.val_split))
             if n_val >= len(files):
-                raise ValueError(f"--val_split {cfg.val_split} leaves no training photos out of {len(files)}")
+                raise ConfigError(f"--val_split {cfg.val_split} leaves no training photos out of {len(files)}")
             # Every k-th photo, so the held-out ones spread over all folders.
             step = len(files) / n_val
             held = {files[int(i * step)] for i in range(n_val)}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ from ucn_gui.core.image import ImageLoadError, read_rgb
 from ..geometry import skew
 from .common import Key, KeyedOrder, Skipped, sample_rng
 from .homography import HomographyParams, photometric
+
+
+POSITIVES_FILE = "positives.npz"
 
 
 class SceneError(ValueError):
@@ -228,6 +232,7 @@ class PosedDataset:
         self._images: OrderedDict[Path, tuple[np.ndarray, float]] = OrderedDict()
         self._sift: OrderedDict[Path, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._positives: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray, int]] = {}  # small: P x 4 per pair
+        self.cached_pairs = sum(self.load_positive_cache(s) for s in self.scenes)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -298,6 +303,57 @@ class PosedDataset:
         self._positives[(scene.name, a, b)] = (pairs, res[ok], len(good))
         return {"gray0": gray0, "gray1": gray1, "pairs": pairs, "residual_px": res[ok], "matches": len(good)}
 
+    # -------------------------------------------------------------- precomputed positives
+
+    def _cache_meta(self) -> str:
+        """What the positives depend on; a cache made with other settings is ignored."""
+        p = self.params
+        return json.dumps({"max_image_side": p.max_image_side, "epipolar_threshold": p.epipolar_threshold,
+                           "ratio": p.ratio, "num_keypoints": p.num_keypoints}, sort_keys=True)
+
+    def load_positive_cache(self, scene: Scene) -> int:
+        """Read ``positives.npz`` of a scene (made by :meth:`save_positive_cache`); returns the pairs found.
+
+        SIFT on both images of every pair is most of a posed sample's cost (a GPU run was
+        data-bound on it), so packed data sets carry their positives."""
+        path = scene.root / POSITIVES_FILE
+        if not path.is_file():
+            return 0
+        found = 0
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["meta"]) != self._cache_meta():
+                    return 0
+                names = set(z.files)
+                for a, b in scene.pairs:
+                    k = f"{a}|{b}"
+                    if f"pairs::{k}" in names:
+                        self._positives[(scene.name, a, b)] = (z[f"pairs::{k}"], z[f"residual::{k}"], int(z[f"matches::{k}"]))
+                        found += 1
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # unreadable: positives are computed instead
+            return 0
+        return found
+
+    def save_positive_cache(self, scene: Scene) -> Path:
+        """Compute the positives of every pair of ``scene`` and write them beside its cameras.json (atomically)."""
+        from ucn_gui.core.checkpoint import atomic_write
+
+        arrays: dict[str, np.ndarray] = {"meta": np.array(self._cache_meta())}
+        for a, b in scene.pairs:
+            d = self.positives(scene, a, b)
+            k = f"{a}|{b}"
+            arrays[f"pairs::{k}"] = d["pairs"]
+            arrays[f"residual::{k}"] = np.asarray(d["residual_px"], np.float32)
+            arrays[f"matches::{k}"] = np.array(d["matches"])
+        path = scene.root / POSITIVES_FILE
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **arrays)
+
+        atomic_write(path, write)
+        return path
+
     # -------------------------------------------------------------- sampling
 
     def _crop(self, gray: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -319,12 +375,14 @@ class PosedDataset:
         si, a, b = self.items[self.order(key)]
         scene = self.scenes[si]
         rng = sample_rng(self.seed, key)
-        if rng.random() < 0.5:  # either image can be the query side
-            a, b = b, a
+        swap = rng.random() < 0.5  # either image can be the query side
         try:
             d = self.positives(scene, a, b)
         except ImageLoadError as exc:
             return Skipped(key, f"scene {scene.name}: unreadable image: {exc}")
+        if swap:
+            a, b = b, a
+            d = {**d, "gray0": d["gray1"], "gray1": d["gray0"], "pairs": d["pairs"][:, [2, 3, 0, 1]]}
         pos = d["pairs"]
         if len(pos) < self.params.min_correspondences:
             return Skipped(key, f"scene {scene.name}: {a} / {b}: too few positives ({len(pos)})")

@@ -15,10 +15,13 @@ before it can run.
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import pickle
+import re
+import stat
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -38,6 +41,10 @@ FORMAT_TAG = "ucn-viewer/1"
 
 class CheckpointError(Exception):
     """A model file that cannot be used; the message names the file and the reason."""
+
+
+class ModelOutputError(RuntimeError):
+    """A forward pass gave descriptors that are not finite numbers (NaN or inf)."""
 
 
 @dataclass
@@ -208,8 +215,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     if n_out is None:
         n_out = int(state["final.weight"].shape[0]) if "final.weight" in state else 32
     in_channels = int(state["conv1.weight"].shape[1]) if "conv1.weight" in state else 1
+    if in_channels != 1:
+        raise CheckpointError(f"{path}: the network takes {in_channels} input channels; UCN models take 1 (a grey image)")
     model = build_model(arch, n_out, in_channels=in_channels)
     _check_shapes(path, arch, model.state_dict(), state)
+    _check_weight_values(path, state)
     model.load_state_dict(state, strict=True)
     card = load_card(path)
     card.setdefault("architecture", arch)
@@ -221,7 +231,36 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     if norm not in NORM_MODES:
         raise CheckpointError(f"{card_path(path)}: unknown \"norm\" {norm!r} (expected one of {', '.join(NORM_MODES)})")
     model.set_norm(norm)
+    model.register_forward_hook(functools.partial(_refuse_non_finite_output, path))
     return LoadedModel(model=model.to(device).eval(), arch=arch, n_out=n_out, path=path, card=card)
+
+
+def _check_weight_values(path: Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Refuse weights that cannot give meaningful descriptors: NaN or inf anywhere, or a
+    convolution whose weights are all zero (its output is the same at every pixel)."""
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"{path}: {bad} of {t.numel()} values of {name} are NaN or infinite; the model is unusable")
+    for name, t in state.items():
+        if t.is_floating_point() and t.ndim == 4 and t.numel() and not bool(t.any()):
+            raise CheckpointError(f"{path}: every weight of {name} is zero; the model is unusable")
+
+
+def check_descriptors(desc: torch.Tensor, what: str) -> None:
+    """ModelOutputError when a forward pass gave NaN or inf descriptors (``what`` names the model)."""
+    finite = torch.isfinite(desc)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise ModelOutputError(
+            f"{what}: the model gave non-finite descriptors ({bad} of {desc.numel()} values NaN or inf); "
+            "its weights do not work on this input"
+        )
+
+
+def _refuse_non_finite_output(path: Path, _module: torch.nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+    """Forward hook of every model load_model returns: no NaN or inf descriptor reaches matching."""
+    check_descriptors(output, str(path))
 
 
 def _check_shapes(path: Path, arch: str, expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor]) -> None:
@@ -246,19 +285,51 @@ def _check_shapes(path: Path, arch: str, expected: Mapping[str, torch.Tensor], f
 # --------------------------------------------------------------------------- writing
 
 
+TEMP_SUFFIX = ".tmp"
+# What atomic_write's temporary files look like: ".NAME.<8 random characters>.tmp".
+_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: a killed process never leaves half a file."""
+    """Call ``write(tmp_path)`` then rename over ``path``: a killed process never leaves half a file.
+
+    A symbolic link is followed: its target gets the new content and the link stays.
+    An existing file keeps its permission bits; a new one gets the usual 0666 & ~umask.
+    """
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+        os.chmod(tmp, mode)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the hidden temporary files that killed atomic writes left in ``folder``.
+
+    Call it only when no write into the folder can be in progress (a run starting up).
+    Returns what was removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for p in sorted(folder.iterdir()):
+        if _TEMP_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def _read_umask() -> int:

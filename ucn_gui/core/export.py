@@ -1,4 +1,4 @@
-"""Writing matches (NPZ / CSV / JSON) and a picture of them (PNG).
+"""Writing matches (NPZ / CSV / JSON) and a picture of them (PNG or JPEG).
 
 All three match formats carry the same columns: keypoints0 / keypoints1 (x, y in
 original pixels), reciprocity_error, stability_error, descriptor_distance, ratio,
@@ -20,6 +20,11 @@ from .checkpoint import atomic_write
 from .matching import MatchSet
 
 MATCH_FORMATS = (".npz", ".csv", ".json")
+PICTURE_FORMATS = (".png", ".jpg", ".jpeg")  # what save_picture encodes, chosen by the suffix
+
+
+class OutputPathError(ValueError):
+    """An output path that would overwrite an input or another output, or cannot be a file."""
 CSV_HEADER = ("x0", "y0", "x1", "y1", "reciprocity_error", "stability_error", "descriptor_distance", "ratio", "mask")
 
 
@@ -153,3 +158,63 @@ def save_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
 
     atomic_write(path, write)
     return path
+
+
+def save_picture(path: str | os.PathLike, rgb: np.ndarray, jpeg_quality: int = 95) -> Path:
+    """Write an RGB picture in the format its suffix names (.png, .jpg, .jpeg), atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in PICTURE_FORMATS:
+        raise OutputPathError(f"{path}: unsupported picture format {suffix or '(no suffix)'!r} (use {', '.join(PICTURE_FORMATS)})")
+    ext, params = (".png", []) if suffix == ".png" else (".jpg", [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+
+    def write(tmp: Path) -> None:
+        ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+        if not ok:
+            raise OSError(f"{path}: {ext[1:].upper()} encoding failed")
+        tmp.write_bytes(buf.tobytes())
+
+    atomic_write(path, write)
+    return path
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when two paths name one file: equal after resolving symbolic links, '..' and './',
+    or (both existing) the same inode, as hard links are."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_paths(outputs: Mapping[str, str | os.PathLike], inputs: Mapping[str, str | os.PathLike]) -> None:
+    """OutputPathError unless each output may be written: not an input, not another output,
+    not a folder or a device, not a read-only file, and in a folder (or where one can be made).
+
+    Keys are the labels that messages use (an option name such as "--viz", or "image0").
+    """
+    named = [(label, Path(p)) for label, p in outputs.items() if p is not None]
+    for i, (label, out) in enumerate(named):
+        for in_label, inp in inputs.items():
+            if inp is not None and same_file(out, inp):
+                raise OutputPathError(f"{label} {out} is the same file as {in_label} ({inp}); an input is never overwritten")
+        for other_label, other in named[i + 1:]:
+            if same_file(out, other):
+                raise OutputPathError(f"{label} {out} and {other_label} {other} are the same file; give them different names")
+        real = Path(os.path.realpath(out))
+        if real.is_symlink():  # realpath stops where links loop
+            raise OutputPathError(f"{label} {out}: symbolic links that loop; nothing can be written there")
+        if real.is_dir():
+            raise OutputPathError(f"{label} {out} is a folder; name a file")
+        if real.exists():
+            if not real.is_file():
+                raise OutputPathError(f"{label} {out} exists and is not a regular file (a device or a pipe); not overwritten")
+            if not real.stat().st_mode & 0o222:
+                raise OutputPathError(f"{label} {out} is read-only; not overwritten")
+        parent = real.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise OutputPathError(f"{label} {out}: {parent} is not a folder")

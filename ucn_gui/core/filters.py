@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -25,6 +27,22 @@ class FilterSettings:
     max_ratio: float | None = None  # max nearest / second-nearest distance ratio
     ransac: str | None = None  # None | homography | fundamental
     ransac_threshold: float = 3.0  # px
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """ValueError naming the setting when a threshold is NaN (a NaN cut would silently
+        keep or drop everything) or RANSAC is set up wrongly."""
+        for name in ("reciprocity", "stability", "max_distance", "max_ratio"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value)):
+                raise ValueError(f"{name} threshold must be a number or None (off), got {value!r}")
+        if self.ransac and self.ransac not in RANSAC_MODELS:
+            raise ValueError(f"unknown RANSAC model {self.ransac!r} ({' or '.join(RANSAC_MODELS)})")
+        t = self.ransac_threshold
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not math.isfinite(t) or t <= 0:
+            raise ValueError(f"ransac_threshold must be a positive number of pixels, got {t!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,3 +91,20 @@ def apply_filters(matches: MatchSet, settings: FilterSettings) -> np.ndarray:
     if settings.ransac:
         keep &= ransac_mask(matches, keep, settings.ransac, settings.ransac_threshold)
     return keep
+
+
+def default_filters(card: dict | None = None) -> FilterSettings:
+    """The thresholds a model's card recommends (``"default_filters"``: reciprocity, stability,
+    max_distance, max_ratio; a null switches a test off), else FilterSettings' own defaults.
+
+    A model's descriptors decide where its cycle errors fall, so the thresholds chosen on its
+    validation benchmark travel with it rather than being hard-coded in the app.
+    """
+    settings = FilterSettings()
+    chosen = (card or {}).get("default_filters") or {}
+    for name in ("reciprocity", "stability", "max_distance", "max_ratio"):
+        if name in chosen:
+            value = chosen[name]
+            setattr(settings, name, None if value is None else float(value))
+    settings.validate()
+    return settings

