@@ -113,7 +113,7 @@ def bundled_model():
 
 @BF16_RUNS
 def test_bf16_keeps_the_fp32_matches_on_the_sample_pairs(bundled_model):
-    """Issue 12's parity goal: of the matches fp32 keeps (default filters), at least 98 %
+    """Issue 12's parity goal: of the matches fp32 keeps (reciprocity and stability <= 4 px), at least 98 %
     get the same target (within 1 px) from the bf16 network, over the bundled sample pairs."""
     kept = same = 0
     pairs = [sample_pair(), (sample_pair()[0].with_name("sacre_coeur1.jpg"), sample_pair()[0].with_name("sacre_coeur2.jpg"))]
