@@ -524,7 +524,7 @@ def test_tens_of_thousands_of_signals_do_not_abort_python(tmp_path):
 
     script = (
         "import sys\n"
-        "if sys.argv[1] == 'fix': import ucn_gui.ui\n"
+        "if sys.argv[1] == 'fix': import ucn_gui.ui.pyside_fix\n"
         "from PySide6 import QtCore\n"
         "class O(QtCore.QObject):\n"
         "    s = QtCore.Signal(int)\n"
@@ -539,6 +539,9 @@ def test_tens_of_thousands_of_signals_do_not_abort_python(tmp_path):
     if sys.version_info < (3, 12) and pyside_fix.signal_emit_drops_a_reference():
         bare = run("bare")  # the same without the work-around: the bug this guards against
         assert bare.returncode != 0 and "bool_dealloc" in bare.stderr
+    # The display-library check runs before Qt may load: it must not pull the fix (and Qt) in.
+    probe = "import sys, ucn_gui.ui.system_libs; print('PySide6.QtCore' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip() == "False"
 
 
 def test_view_draws_the_pyramid_level_the_zoom_needs(qtbot):

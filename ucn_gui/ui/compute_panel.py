@@ -5,6 +5,7 @@ Edits are debounced (a spin box being typed into fires once) and then
 """
 from __future__ import annotations
 
+from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore, QtWidgets
 
 from ucn_gui.core.matching import MatchOptions

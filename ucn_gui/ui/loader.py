@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore
 
 from ucn_gui.core.image import ImageLoadError, LoadedImage, load_image

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ucn_gui.core import resources, zoo

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyqtgraph as pg
+from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .colors import color_index

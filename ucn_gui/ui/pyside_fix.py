@@ -7,7 +7,8 @@ aborts with "Fatal Python error: bool_dealloc: deallocating True or False" (at t
 latest when the interpreter exits). Python 3.12 and later make ``True`` immortal, so
 the bug is harmless there. :func:`apply` checks for the bug with one emit and, only
 where it shows, makes ``True`` as good as immortal the way 3.12 does (a reference
-count no run can exhaust). It runs when ``ucn_gui.ui`` is imported.
+count no run can exhaust). It runs once, when the first of the window's modules
+that emit signals imports this one (``system_libs`` does not: it must not load Qt).
 """
 from __future__ import annotations
 
@@ -41,3 +42,9 @@ def apply() -> bool:
         return False
     refcnt.value += _HEADROOM
     return True
+
+
+try:
+    apply()
+except (ImportError, OSError):  # Qt itself cannot load: nothing will emit, system_libs says why
+    pass

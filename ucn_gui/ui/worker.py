@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import cv2
 import torch
+from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore
 
 from ucn_gui.core.checkpoint import LoadedModel
