@@ -35,7 +35,7 @@ test: setup-test
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python benchmarks/bench_matching.py
+	$(BIN)/python benchmarks/bench_matching.py --weights resources/models/default.safetensors
 
 clean:
 	rm -rf $(VENV) build *.egg-info

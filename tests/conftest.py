@@ -6,8 +6,12 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-import pytest
-import torch
+from ucn_gui.core.threads import configure_threads
+
+configure_threads()  # as every entry point does, before torch loads: passive OpenMP waits
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"

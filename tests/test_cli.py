@@ -75,6 +75,46 @@ def test_cli_errors_are_one_clear_line(tmp_path, terrace_pair, tiny_model_file, 
     assert not (tmp_path / "o.npz").exists()
 
 
+def test_cli_precision_and_timing(tmp_path, terrace_pair, tiny_model_file, capsys, monkeypatch):
+    from ucn_gui.core import precision
+
+    base = [*map(str, terrace_pair), "--weights", str(tiny_model_file), "--max-size", "200", "-q", "--device", "cpu"]
+    assert main([*base, "-o", str(tmp_path / "a.npz"), "--precision", "fp32", "--timing"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    timing = [line for line in err if line.startswith("timing:")]
+    assert len(timing) == 1
+    for stage in ("decode", "features", "search", "tests", "total"):
+        assert f" {stage} " in timing[0]
+    assert "(fp32 on cpu)" in timing[0]
+    assert load_matches(tmp_path / "a.npz")["settings"]["precision"] == "fp32"
+
+    # fp16 cannot run on the CPU: a notice, and the run goes ahead in what 'auto' picks there.
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert main([*base, "-o", str(tmp_path / "b.npz"), "--precision", "fp16"]) == 0
+    assert "ucn-match: fp16 runs on CUDA only; using fp32 on the CPU." in capsys.readouterr().err
+    b = load_matches(tmp_path / "b.npz")
+    assert b["settings"]["precision"] == "fp32"
+    assert np.array_equal(b["keypoints1"], load_matches(tmp_path / "a.npz")["keypoints1"])
+
+    with pytest.raises(SystemExit):
+        main([*base, "-o", str(tmp_path / "c.npz"), "--precision", "fp64"])
+
+
+def test_cli_decodes_large_photos_reduced_in_original_pixels(tmp_path, terrace_pair, tiny_model_file, monkeypatch):
+    import cv2
+
+    from ucn_gui.core import image
+
+    monkeypatch.setattr(image, "DISPLAY_SIDE", 200)  # the terrace photos (744 px) count as huge here
+    out, viz = tmp_path / "m.npz", tmp_path / "viz.png"
+    args = [*map(str, terrace_pair), "-o", str(out), "--weights", str(tiny_model_file), "--max-size", "160", "-q",
+            "--viz", str(viz), "--reciprocity", "-1", "--stability", "-1"]
+    assert main(args) == 0
+    m = load_matches(out)
+    assert m["keypoints0"][:, 0].max() > 600 and m["keypoints1"][:, 1].max() > 400  # original pixels (744 x 496)
+    assert cv2.imread(str(viz)).shape[:2] == (248, 744)  # both photos decoded at 1/2 (372 x 248)
+
+
 def test_cli_thresholds_default_to_the_model_card(tmp_path, terrace_pair):
     """The bundled model's card names its thresholds; flags still override them, and <0 switches a test off."""
     from ucn_gui.core.checkpoint import load_card

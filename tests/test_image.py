@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from ucn_gui.core import image as image_mod
-from ucn_gui.core.image import ImageLoadError, load_image, read_rgb
+from ucn_gui.core.image import ImageLoadError, load_image, prepare_image, read_rgb
 
 
 @pytest.fixture
@@ -99,5 +99,59 @@ def test_huge_png_header_refused(tmp_path):
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
     path = tmp_path / "bomb.png"
     path.write_bytes(png)
-    with pytest.raises(ImageLoadError, match="too large.*400000000 pixels"):
+    with pytest.raises(ImageLoadError, match="20000x20000 = 400 MP is too large"):
         load_image(path)
+
+
+def _png_header(path, width: int, height: int) -> None:
+    """A PNG that claims width x height in its header, with no pixel data behind it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b""))
+
+
+def test_up_to_200_megapixels_is_not_refused(tmp_path):
+    path = tmp_path / "claims-200mp.png"
+    _png_header(path, 16000, 12500)
+    with pytest.raises(ImageLoadError) as err:  # no pixel data: the decoder says so, the size check does not
+        load_image(path)
+    assert "too large" not in str(err.value) and "not an image" in str(err.value)
+
+
+def test_12000_by_9000_jpeg_decoded_reduced_in_original_pixels(tmp_path, photo):
+    path = tmp_path / "huge.jpg"
+    big = cv2.resize(photo, (12000, 9000), interpolation=cv2.INTER_LINEAR)
+    assert cv2.imwrite(str(path), cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    img = load_image(path, max_side=640, keep_side=4096)
+    assert img.original_size == (12000, 9000)
+    assert img.rgb.shape == (4500, 6000, 3)  # decoded at 1/2, still >= 4096 on the long side
+    assert img.rgb_scale == (2.0, 2.0)
+    assert img.size == (640, 480) and img.scale == (12000 / 640, 9000 / 480)
+    net = np.array([[0, 0], [639, 479], [320, 240]], np.float32)
+    assert np.allclose(img.to_original(net), [[8.875, 8.875], [11990.125, 8990.125], [6008.875, 4508.875]])
+    # The network sees what it would see from the whole decode, within JPEG noise.
+    whole = prepare_image(big, max_side=640)
+    assert np.abs(img.gray - whole.gray).mean() < 2 / 255
+    # Without keep_side: full resolution, as before.
+    assert load_image(path, max_side=640).rgb.shape == (9000, 12000, 3)
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_reduced_decode_honours_exif_orientation(tmp_path, photo, ext):
+    path = tmp_path / f"turned{ext}"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # needs 90 degrees clockwise
+    big = cv2.resize(photo, (2976, 1984), interpolation=cv2.INTER_LINEAR)
+    Image.fromarray(big).save(path, exif=exif.tobytes(), **({"quality": 92} if ext == ".jpg" else {}))
+    img = load_image(path, keep_side=700)
+    assert img.original_size == (1984, 2976)
+    assert img.rgb.shape == (744, 496, 3)  # 1/4 of the upright photo
+    from PIL import ImageOps
+
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    ref = cv2.resize(upright, (496, 744), interpolation=cv2.INTER_AREA)
+    assert np.abs(img.rgb.astype(int) - ref.astype(int)).mean() < 4.0

@@ -33,6 +33,87 @@ def test_nn_equals_brute_force(device, num_q, num_db, c, db_block):
         assert torch.allclose(s, ref_s[:, :k], atol=1e-5)
 
 
+BF16_COARSE_CASES = [(700, 5000, 32, 512), (3, 1, 8, 512), (50, 1300, 64, 100), (2500, 777, 16, 64), (300, 4100, 32, 512)]
+
+
+@pytest.mark.parametrize("num_q,num_db,c,db_block", BF16_COARSE_CASES)
+def test_nn_bf16_coarse_pass_gives_the_exact_result(num_q, num_db, c, db_block):
+    q, db = _unit(num_q, c, 1), _unit(num_db, c, 2)
+    ref_s, ref_i = (q @ db.t()).topk(min(2, num_db), dim=1)
+    for k in (1, 2):
+        if k > num_db:
+            continue
+        s, i = nearest_neighbors(q, db, k=k, db_block=db_block, coarse=db.bfloat16())
+        assert torch.equal(i, ref_i[:, :k])
+        assert torch.allclose(s, ref_s[:, :k], atol=1e-5)
+
+
+def _smooth_field(h: int, w: int, c: int, seed: int) -> torch.Tensor:
+    """Descriptors that vary slowly over an h x w image, like real ones: h*w x c, unit rows,
+    many near-ties between neighbouring pixels (the case a bf16 score cannot order)."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(1, c, h // 8 + 1, w // 8 + 1, generator=g)
+    field = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[0]
+    field = field + 0.01 * torch.randn(c, h, w, generator=g)
+    return torch.nn.functional.normalize(field.flatten(1).t(), dim=1).contiguous()
+
+
+def test_nn_bf16_coarse_pass_exact_on_near_ties():
+    db = _smooth_field(120, 160, 32, 3)
+    q = db[torch.randperm(len(db), generator=torch.Generator().manual_seed(4))[:1500]] + 0.02 * _unit(1500, 32, 5)
+    q = torch.nn.functional.normalize(q, dim=1)
+    ref_s, ref_i = (q @ db.t()).topk(2, dim=1)
+    s, i = nearest_neighbors(q, db, k=2, coarse=db.bfloat16())
+    assert torch.equal(i, ref_i)
+    # bf16 alone would get many of these wrong: the refinement is what makes it exact.
+    bf16_i = (q.bfloat16() @ db.bfloat16().t()).float().argmax(1)
+    assert (bf16_i != ref_i[:, 0]).sum() > 20
+
+
+def test_nn_bf16_fallbacks_for_crowded_and_unmatched_queries(monkeypatch):
+    from ucn_gui.core import nn
+
+    # A nearly blank wall: every block is within the rounding margin of the best, more
+    # candidates than allowed, so these queries take the fp32 search.
+    monkeypatch.setattr(nn, "MAX_CANDIDATE_BLOCKS", 3)
+    db = torch.nn.functional.normalize(torch.ones(3000, 16) + 0.05 * _unit(3000, 16, 6), dim=1)
+    q = torch.cat([db[:40], -db[:5]])  # the last five have no positive score anywhere
+    ref_s, ref_i = (q @ db.t()).topk(2, dim=1)
+    calls = []
+    real = nn._search_two_pass
+    monkeypatch.setattr(nn, "_search_two_pass", lambda q_, *a: calls.append(len(q_)) or real(q_, *a))
+    s, i = nearest_neighbors(q, db, k=2, db_block=64, coarse=db.bfloat16())
+    assert calls == [45]
+    assert torch.equal(i, ref_i) and torch.allclose(s, ref_s, atol=1e-6)
+
+
+def test_rounding_margin_bounds_the_bf16_scores():
+    from ucn_gui.core.nn import rounding_margin
+
+    q, db = _unit(400, 32, 7), _smooth_field(40, 50, 32, 8)
+    q[:10] *= 3.0  # the bound scales with the norms
+    exact = q.double() @ db.double().t()
+    low = (q.bfloat16() @ db.bfloat16().t()).double()
+    err = (low - exact).abs().amax(1)
+    margin = rounding_margin(q, db).double()
+    assert (err <= margin).all()
+    assert (err > margin / 8).any(), "and it is not vacuous"
+
+
+@pytest.mark.parametrize("coarse", [False, True])
+def test_nn_search_checks_cancel_between_blocks(coarse):
+    q, db = _unit(100, 16, 1), _unit(20000, 16, 2)
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) >= 3
+
+    with pytest.raises(Cancelled):
+        nearest_neighbors(q, db, k=2, coarse=db.bfloat16() if coarse else None, cancel=cancel)
+    assert len(calls) == 3  # stopped at the third check, long before the 40 blocks were done
+
+
 def test_nn_runner_up_in_another_block():
     # Query equal to row 0; its runner-up sits in the last block, not the first.
     db = _unit(600, 8, 3)
@@ -174,3 +255,82 @@ def test_no_query_points_gives_empty_matchset(shift_matches):
     for mode in ("diagonal", "all8"):
         ms = match(pair, MatchOptions(stability=mode), points0=np.zeros((0, 2), np.float32))
         assert len(ms) == 0 and ms.stability_error.shape == (0,) and ms.keypoints1.shape == (0, 2)
+
+
+def test_repeated_query_points_are_searched_once_and_answered_alike(shift_matches, monkeypatch):
+    from ucn_gui.core import matching
+
+    pair, ms = shift_matches
+    pts = ms.keypoints0[:50]
+    sizes = []
+    real = matching.nearest_neighbors
+    monkeypatch.setattr(matching, "nearest_neighbors", lambda q, *a, **k: sizes.append(len(q)) or real(q, *a, **k))
+    once = match(pair, points0=pts)
+    thrice = match(pair, points0=np.concatenate([pts, pts[::-1], pts]))
+    assert sizes[0] == sizes[2] == 50  # forward searches: 50 distinct pixels each time
+    for column in ("keypoints1", "reciprocity_error", "descriptor_distance", "ratio"):
+        a, b = getattr(once, column), getattr(thrice, column)
+        assert np.array_equal(b[:50], a) and np.array_equal(b[50:100], a[::-1]) and np.array_equal(b[100:], a)
+
+
+def test_cancel_stops_an_every_pixel_search_quickly(shifted_pair):
+    """'Every pixel' query points: Cancel during the search must stop it within a fraction of a second."""
+    import threading
+    import time
+
+    a, b, _ = shifted_pair
+    pair = PairFeatures.compute(build_model("ResUNetBN2F", 8).eval(), a, b)
+    stop = threading.Event()
+    stages = []
+    timer = []
+
+    def progress(stage, _fraction):
+        stages.append(stage)
+        if stage == "forward search":  # ask to stop 0.2 s into the search of 60,000 queries
+            threading.Timer(0.2, lambda: (timer.append(time.perf_counter()), stop.set())).start()
+
+    t0 = time.perf_counter()
+    with pytest.raises(Cancelled):
+        match(pair, MatchOptions(keypoints="all"), progress=progress, cancel=stop.is_set)
+    end = time.perf_counter()
+    assert stages[-1] == "forward search" and timer
+    print(f"stopped {end - timer[0]:.3f} s after the cancel, {end - t0:.2f} s after the start")
+    assert end - timer[0] < 0.5
+
+
+def test_sift_in_tiles_finds_the_same_points_and_can_be_cancelled(terrace_pair, monkeypatch):
+    from ucn_gui.core import keypoints
+
+    gray = load_image(terrace_pair[0]).gray  # 744 x 496
+    whole = sift_points(gray, 800)
+    monkeypatch.setattr(keypoints, "SIFT_TILE_ABOVE", 100_000)
+    monkeypatch.setattr(keypoints, "SIFT_TILE", 200)
+    tiled = sift_points(gray, 800)
+    assert 700 <= len(tiled) <= 800
+    common = set(map(tuple, np.round(whole).astype(int).tolist())) & set(map(tuple, np.round(tiled).astype(int).tolist()))
+    assert len(common) > 0.8 * len(whole)
+    checks = []
+    with pytest.raises(Cancelled):
+        sift_points(gray, 800, cancel=lambda: checks.append(1) or len(checks) > 3)
+    assert len(checks) == 4  # one before, then between tiles (12 tiles here)
+
+
+def test_nn_bf16_gives_way_to_fp32_when_it_cannot_separate_anything(monkeypatch):
+    from ucn_gui.core import nn
+
+    # Near-constant descriptors (an untrained network): the probe block falls back entirely,
+    # so the other queries go straight to the fp32 search, with the same results.
+    db = torch.nn.functional.normalize(torch.ones(6000, 16) + 0.003 * _unit(6000, 16, 9), dim=1)
+    q = db[torch.randperm(6000, generator=torch.Generator().manual_seed(1))[:1000]]
+    low_calls = []
+    real = nn._search_low_precision
+    monkeypatch.setattr(nn, "_search_low_precision", lambda q_, *a: low_calls.append(len(q_)) or real(q_, *a))
+    s, i = nearest_neighbors(q, db, k=1, coarse=db.bfloat16())
+    assert low_calls == [nn.PROBE_QUERIES]
+    ref_s, ref_i = nearest_neighbors(q, db, k=1)
+    assert torch.equal(i, ref_i) and torch.equal(s, ref_s)
+    # Distinctive descriptors: the bf16 pass carries on after the probe.
+    low_calls.clear()
+    q2, db2 = _unit(1000, 16, 3), _unit(6000, 16, 4)
+    nearest_neighbors(q2, db2, k=1, coarse=db2.bfloat16())
+    assert low_calls == [nn.PROBE_QUERIES, 1000 - nn.PROBE_QUERIES]

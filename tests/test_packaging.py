@@ -172,7 +172,7 @@ WINDOW_SCRIPT = textwrap.dedent('''
     window.show()
     window.start()  # what a plain launch does: the sample pair and the default model (loaded here)
     deadline = time.monotonic() + 240
-    while not results and window.runner.busy and time.monotonic() < deadline:  # the first match
+    while not results and (window.loader.busy or window.runner.busy) and time.monotonic() < deadline:  # photos open, then the first match
         app.processEvents()
         time.sleep(0.02)
     app.processEvents()

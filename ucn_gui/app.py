@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 # Only light imports up here: main() checks the display libraries and sets the
@@ -26,6 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # For smoke tests and README screenshots: quit by itself.
     p.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
     p.add_argument("--screenshot", metavar="PNG", help=argparse.SUPPRESS)
+    p.add_argument("--first-result", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if len(args.images) not in (0, 2):
         p.error(f"give two images (or none for the sample pair), not {len(args.images)}")
@@ -69,11 +71,18 @@ def main(argv: list[str] | None = None) -> int:
             window.grab().save(args.screenshot)
             window.close()
 
-        if window.runner.busy:
+        if window.runner.busy or window.loader.busy:  # photos opening, or a match running
             window.result_shown.connect(lambda: QtCore.QTimer.singleShot(300, shoot))
             window.runner.failed.connect(lambda _m: QtCore.QTimer.singleShot(300, shoot))
+            window.load_finished.connect(lambda ok: ok or QtCore.QTimer.singleShot(300, shoot))
         else:
             QtCore.QTimer.singleShot(500, shoot)
+    if args.first_result:  # for benchmarks/bench_matching.py: when did the first matches show?
+        def report() -> None:
+            print(f"first-result {time.time():.3f}", flush=True)
+            window.close()
+
+        window.result_shown.connect(report)
     if args.quit_after is not None:
         QtCore.QTimer.singleShot(int(args.quit_after * 1000), window.close)
     return int(app.exec())

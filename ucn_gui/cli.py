@@ -1,6 +1,7 @@
 """``ucn-match``: match two images from the command line.
 
     ucn-match a.jpg b.jpg -o matches.npz --max-size 640 --viz matches.png
+    ucn-match a.jpg b.jpg -o m.npz --max-size 640 --precision fp32 --timing
 """
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ def _device(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from .core.export import MATCH_FORMATS, PICTURE_FORMATS
     from .core.keypoints import KEYPOINT_MODES
+    from .core.precision import PRECISIONS
 
     p = _Parser(prog="ucn-match", description="Dense UCN correspondences between two images.")
     p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
@@ -79,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", type=_device, help=f"{' | '.join(ACCEPTED)} (default: auto, CUDA when available)")
     p.add_argument("--max-size", type=_int_at_least(MIN_MAX_SIZE, " (the network's smallest useful input)"), default=None,
                    metavar="PX", help=f"run the network on a copy at most PX on its long side (at least {MIN_MAX_SIZE})")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="network precision (default auto: bf16 where the CPU or GPU runs it natively, else fp32); "
+                        "the search is exact either way")
     p.add_argument("--keypoints", choices=KEYPOINT_MODES, default="sift")
     p.add_argument("--max-keypoints", type=_int_at_least(1), default=2000, help="SIFT query points (default 2000)")
     p.add_argument("--grid-stride", type=_int_at_least(1), default=8, metavar="PX")
@@ -95,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.add_argument("--viz", type=Path, help=f"write a picture of the kept matches ({', '.join(PICTURE_FORMATS)})")
     p.add_argument("--viz-lines", action="store_true", help="draw lines in the picture too")
+    p.add_argument("--timing", action="store_true", help="print one line of stage times on stderr")
     p.add_argument("-q", "--quiet", action="store_true")
     return p
 
@@ -141,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     from .core.devices import choose_device
     from .core.export import MATCH_FORMATS, PICTURE_FORMATS, OutputPathError, check_output_paths, draw_matches, save_matches, save_picture
     from .core.filters import FilterSettings, apply_filters, default_filters
-    from .core.image import ImageLoadError, load_image
+    from .core.image import DISPLAY_SIDE, ImageLoadError, load_image
     from .core.keypoints import QueryPointsError, check_query_points, read_points_file
-    from .core.matching import MatchOptions, match_images
+    from .core.matching import MatchOptions, PairFeatures, match
+    from .core.precision import choose_precision
     from .core.zoo import DownloadError, ModelNotFound, default_model_path, resolve
 
     args = build_parser().parse_args(argv)
@@ -164,9 +171,18 @@ def main(argv: list[str] | None = None) -> int:
         device, notice = choose_device(args.device)
         if notice:
             print(f"ucn-match: {notice}", file=sys.stderr)
+        precision, notice = choose_precision(args.precision, device)
+        if notice:
+            print(f"ucn-match: {notice}", file=sys.stderr)
+        t0 = time.perf_counter()
         loaded = load_model(weights, device)
-        img0 = load_image(args.image0, args.max_size)
-        img1 = load_image(args.image1, args.max_size)
+        t_model = time.perf_counter() - t0
+        t = time.perf_counter()
+        # With --max-size, a huge photo is decoded reduced (coordinates stay in its own pixels).
+        keep = DISPLAY_SIDE if args.max_size else None
+        img0 = load_image(args.image0, args.max_size, keep)
+        img1 = load_image(args.image1, args.max_size, keep)
+        t_decode = time.perf_counter() - t
     except (ModelNotFound, DownloadError, CheckpointError, ImageLoadError, RuntimeError) as exc:
         return _fail(str(exc))
     except (OSError, ValueError) as exc:
@@ -201,16 +217,25 @@ def main(argv: list[str] | None = None) -> int:
         max_ratio=given(args.max_ratio, card.max_ratio), max_distance=card.max_distance,
         ransac=args.ransac, ransac_threshold=args.ransac_threshold,
     )
-    t0 = time.perf_counter()
+    t = time.perf_counter()
     try:
-        _, matches = match_images(loaded.model, img0, img1, options, device, points0)
+        pair = PairFeatures.compute(loaded.model, img0, img1, device, precision=precision)
+        matches = match(pair, options, points0)
     except (ModelOutputError, QueryPointsError) as exc:
         return _fail(str(exc))
+    t_filter = time.perf_counter()
     mask = apply_filters(matches, filters)
-    elapsed = time.perf_counter() - t0
+    t_end = time.perf_counter()
+    elapsed = t_end - t
+    if args.timing:
+        tm = matches.timings
+        print(f"timing: decode {t_decode:.3f} s, model {t_model:.3f} s, features {tm['features0'] + tm['features1']:.3f} s, "
+              f"query points {tm['keypoints']:.3f} s, search {tm['forward']:.3f} s, tests {tm['backward']:.3f} s, "
+              f"filters {t_end - t_filter:.3f} s, total {t_end - t0:.3f} s ({precision} on {device})", file=sys.stderr)
     settings = {
         "image0": str(args.image0), "image1": str(args.image1), "weights": str(weights),
-        "architecture": loaded.arch, "n_out": loaded.n_out, "device": str(device), "max_size": args.max_size,
+        "architecture": loaded.arch, "n_out": loaded.n_out, "device": str(device), "precision": precision,
+        "max_size": args.max_size,
         "keypoints": "given" if points0 is not None else args.keypoints, "max_keypoints": args.max_keypoints,
         "grid_stride": args.grid_stride, "stability_mode": args.stability_mode, "seed": args.seed,
         **({"query_points_dropped": dropped} if points0 is not None else {}),
@@ -219,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         save_matches(args.output, matches, mask, settings)
         if args.viz:
-            save_picture(args.viz, draw_matches(img0.rgb, img1.rgb, matches.keypoints0[mask], matches.keypoints1[mask], args.viz_lines))
+            kp0, kp1 = img0.to_rgb(matches.keypoints0[mask]), img1.to_rgb(matches.keypoints1[mask])
+            save_picture(args.viz, draw_matches(img0.rgb, img1.rgb, kp0, kp1, args.viz_lines))
     except OSError as exc:
         return _fail(f"cannot write output: {exc}")
     if not args.quiet:

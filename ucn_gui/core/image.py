@@ -3,12 +3,18 @@
     img = load_image("a.jpg", max_side=640)
     img.tensor()           # 1 x 1 x h x w float32 in [-0.5, 0.5] (the resized copy)
     img.to_original(xy)    # N x 2 network pixels -> original pixels
+    big = load_image("12000x9000.jpg", max_side=640, keep_side=4096)   # decoded at 1/2: 6000 x 4500
 
-Every coordinate that leaves the core is in ORIGINAL pixels.
+Every coordinate that leaves the core is in ORIGINAL pixels. With ``keep_side`` a
+photo far larger than needed is decoded reduced (a JPEG by its decoder, at 1/2, 1/4
+or 1/8, which is several times faster than decoding it whole; other formats are
+shrunk right after decoding), never below ``keep_side`` on its long side;
+``original_size`` and every coordinate still refer to the photo's own pixels.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +23,15 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-MAX_PIXELS = 100_000_000  # refuse anything above 100 MP before decoding it
+MAX_PIXELS = 250_000_000  # refuse anything above 250 MP (read from the header, before decoding)
+# The window and ucn-match keep at least this long side of a huge photo (to show it and draw
+# on it); the network copy (max_side) comes from that.
+DISPLAY_SIDE = 4096
+REDUCTIONS = (8, 4, 2)  # the JPEG decoder's own scales (OpenCV's IMREAD_REDUCED_COLOR_*)
+_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+# Pillow reads only headers here. Its own decompression-bomb check refuses above twice
+# this and warns above it; ours (MAX_PIXELS) refuses first, with the file's name.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 class ImageLoadError(Exception):
@@ -29,19 +43,40 @@ class LoadedImage:
     """An image as the network sees it, plus what is needed to map back.
 
     gray:  h x w float32 in [-0.5, 0.5] (resized when max_side was given)
-    rgb:   H x W x 3 uint8 at ORIGINAL resolution, for display
+    rgb:   H x W x 3 uint8, the decoded image: original resolution, or reduced for huge
+           photos loaded with keep_side (see rgb_scale)
     scale: (sx, sy) such that original = network * scale (pixel centres aligned)
+    full_size: (width, height) of the original image when rgb is reduced; None: rgb's size
     """
 
     path: Path
     gray: np.ndarray
     rgb: np.ndarray
     scale: tuple[float, float]
+    full_size: tuple[int, int] | None = None
 
     @property
     def original_size(self) -> tuple[int, int]:
         """(width, height) of the original image."""
-        return self.rgb.shape[1], self.rgb.shape[0]
+        return self.full_size or (self.rgb.shape[1], self.rgb.shape[0])
+
+    @property
+    def rgb_scale(self) -> tuple[float, float]:
+        """(sx, sy): original = rgb pixel * scale (1, 1 unless the photo was decoded reduced)."""
+        w, h = self.original_size
+        return w / self.rgb.shape[1], h / self.rgb.shape[0]
+
+    def to_rgb(self, xy: np.ndarray) -> np.ndarray:
+        """N x 2 (x, y) in original pixels -> pixels of ``rgb`` (the same unless decoded reduced)."""
+        sx, sy = self.rgb_scale
+        out = np.asarray(xy, dtype=np.float32).copy()
+        out[:, 0] = (out[:, 0] + 0.5) / sx - 0.5
+        out[:, 1] = (out[:, 1] + 0.5) / sy - 0.5
+        return out
+
+    def resized(self, max_side: int | None) -> LoadedImage:
+        """The same photo with the network copy at most ``max_side`` on its long side."""
+        return prepare_image(self.rgb, max_side, self.path, self.original_size)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -70,7 +105,17 @@ class LoadedImage:
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """H x W x 3 uint8 RGB, EXIF orientation applied; ImageLoadError on anything unusable."""
+    """H x W x 3 uint8 RGB at full resolution, EXIF orientation applied; ImageLoadError on anything unusable."""
+    return decode(path)[0]
+
+
+def decode(path: str | os.PathLike, keep_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """(H x W x 3 uint8 RGB, original (width, height)), EXIF orientation applied.
+
+    keep_side: the decoded copy may be reduced by 2, 4 or 8 as long as its long side
+    stays >= keep_side (a JPEG is decoded reduced; other formats are shrunk after
+    decoding). None: full resolution. ImageLoadError, naming the file, on anything unusable.
+    """
     path = Path(path)
     if not path.exists():
         raise ImageLoadError(f"{path}: no such file")
@@ -78,30 +123,64 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         raise ImageLoadError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise ImageLoadError(f"{path}: the file is empty")
-    _check_pixel_count(path)
+    header = _read_header(path)
+    factor = 1
+    if keep_side is not None and header is not None:
+        long_side = max(header.size)
+        factor = next((r for r in REDUCTIONS if -(-long_side // r) >= keep_side), 1)
     data = np.fromfile(str(path), dtype=np.uint8)  # fromfile + imdecode copes with non-ASCII paths
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if factor > 1 and header is not None and header.format == "JPEG":
+        img = cv2.imdecode(data, _REDUCED_FLAGS[factor] | cv2.IMREAD_IGNORE_ORIENTATION)
+        factor = 1  # done by the decoder
+    else:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    del data
     if img is None or img.size == 0:
         raise ImageLoadError(f"{path}: not an image OpenCV can decode (corrupt or unsupported format)")
+    h, w = img.shape[:2]
+    if factor > 1:  # not a JPEG: decoded whole, shrunk before the colour conversion
+        img = cv2.resize(img, (-(-w // factor), -(-h // factor)), interpolation=cv2.INTER_AREA)
     img = _to_uint8_rgb(img)
     if img.shape[0] == 0 or img.shape[1] == 0:
         raise ImageLoadError(f"{path}: the image has zero size")
-    return _apply_exif_orientation(path, img)
+    if header is not None:
+        w, h = header.size  # the photo's own size, whatever scale it was decoded at
+    orientation = header.orientation if header is not None else 1
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    return _orient(img, orientation), (w, h)
 
 
-def _check_pixel_count(path: Path) -> None:
-    """Read only the header (via Pillow) so a decompression bomb is refused before decoding."""
+@dataclass
+class _Header:
+    size: tuple[int, int]  # as stored, before EXIF orientation
+    format: str | None
+    orientation: int
+
+
+def _read_header(path: Path) -> _Header | None:
+    """Size, format and EXIF orientation from the header alone (Pillow), so that a
+    decompression bomb is refused before decoding; None when Pillow cannot read it."""
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit below says it
+            im = Image.open(path)
+        with im:
             w, h = im.size
-    except Image.DecompressionBombError as exc:  # far above even Pillow's own limit
+            fmt = im.format
+            try:
+                orientation = int(im.getexif().get(0x0112, 1))
+            except (OSError, ValueError, TypeError):
+                orientation = 1
+    except Image.DecompressionBombError as exc:  # far above even Pillow's raised limit
         raise ImageLoadError(f"{path}: too large to open ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError):
-        return  # Pillow cannot tell; OpenCV gets its chance and will say if it fails
+        return None  # Pillow cannot tell; OpenCV gets its chance and will say if it fails
     if w * h > MAX_PIXELS:
-        raise ImageLoadError(f"{path}: {w}x{h} = {w * h / 1e6:.0f} MP is above the {MAX_PIXELS / 1e6:.0f} MP limit")
+        raise ImageLoadError(f"{path}: {w}x{h} = {w * h / 1e6:.0f} MP is too large (the limit is {MAX_PIXELS / 1e6:.0f} MP)")
     if w == 0 or h == 0:
         raise ImageLoadError(f"{path}: the image has zero size")
+    return _Header((w, h), fmt, orientation)
 
 
 def _to_uint8_rgb(img: np.ndarray) -> np.ndarray:
@@ -116,16 +195,6 @@ def _to_uint8_rgb(img: np.ndarray) -> np.ndarray:
     if img.shape[2] == 4:
         return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
-
-
-def _apply_exif_orientation(path: Path, rgb: np.ndarray) -> np.ndarray:
-    # cv2.imdecode(IMREAD_UNCHANGED) ignores EXIF, so read the tag with Pillow.
-    try:
-        with Image.open(path) as im:
-            orientation = int(im.getexif().get(0x0112, 1))
-    except (UnidentifiedImageError, OSError, ValueError, TypeError):
-        return rgb
-    return _orient(rgb, orientation)
 
 
 # EXIF orientation tag -> the array operation that makes the image upright.
@@ -151,20 +220,36 @@ def to_network_gray(rgb: np.ndarray) -> np.ndarray:
     return gray.astype(np.float32) / 255.0 - 0.5
 
 
-def load_image(path: str | os.PathLike, max_side: int | None = None) -> LoadedImage:
-    """Read an image for the network; with ``max_side`` the network sees a resized copy."""
+def load_image(path: str | os.PathLike, max_side: int | None = None, keep_side: int | None = None) -> LoadedImage:
+    """Read an image for the network; with ``max_side`` the network sees a resized copy.
+
+    keep_side: decode a huge photo reduced, never below this long side (see :func:`decode`);
+    at least ``max_side`` is kept in any case.
+    """
     path = Path(path)
-    rgb = read_rgb(path)
-    return prepare_image(rgb, max_side=max_side, path=path)
+    if keep_side is not None and max_side is not None:
+        keep_side = max(keep_side, max_side)
+    rgb, original = decode(path, keep_side)
+    return prepare_image(rgb, max_side=max_side, path=path, original_size=original)
 
 
-def prepare_image(rgb: np.ndarray, max_side: int | None = None, path: str | os.PathLike = "<array>") -> LoadedImage:
-    """Same as load_image for an H x W x 3 uint8 array already in memory."""
+def prepare_image(
+    rgb: np.ndarray,
+    max_side: int | None = None,
+    path: str | os.PathLike = "<array>",
+    original_size: tuple[int, int] | None = None,
+) -> LoadedImage:
+    """Same as load_image for an H x W x 3 uint8 array already in memory.
+
+    original_size: (width, height) of the photo ``rgb`` was reduced from, if it was.
+    """
     h, w = rgb.shape[:2]
     small = rgb
     if max_side is not None and max(h, w) > max_side:
         f = max_side / max(h, w)
         nw, nh = max(1, round(w * f)), max(1, round(h * f))
         small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
-    scale = (w / small.shape[1], h / small.shape[0])
-    return LoadedImage(path=Path(path), gray=to_network_gray(small), rgb=rgb, scale=scale)
+    full = original_size if original_size is not None and tuple(original_size) != (w, h) else None
+    ow, oh = full or (w, h)
+    scale = (ow / small.shape[1], oh / small.shape[0])
+    return LoadedImage(path=Path(path), gray=to_network_gray(small), rgb=rgb, scale=scale, full_size=full)

@@ -2,30 +2,76 @@
 of the image they are given (the network-resolution copy when called by matching)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
+from .nn import check_cancel
+
 KEYPOINT_MODES = ("sift", "grid", "all")
 
+# Above this many pixels SIFT runs tile by tile (one detection call on a 2,048 x 1,462
+# image took 0.9 s here, too long to wait for a Cancel); a tile's core is SIFT_TILE
+# pixels square, and it is detected with SIFT_MARGIN pixels of context on each side.
+SIFT_TILE_ABOVE = 1_500_000
+SIFT_TILE = 768
+SIFT_MARGIN = 64
 
-def sift_points(gray: np.ndarray, max_points: int = 2000, contrast_threshold: float = 0.01) -> np.ndarray:
+
+def sift_points(
+    gray: np.ndarray,
+    max_points: int = 2000,
+    contrast_threshold: float = 0.01,
+    cancel: Callable[[], bool] | None = None,
+) -> np.ndarray:
     """SIFT detections, strongest first, one per pixel.
 
     gray: H x W float in [-0.5, 0.5] or uint8. A low contrast threshold gives many
     points, as the seed does: the descriptors, not the detector, decide the match.
+    Images above SIFT_TILE_ABOVE pixels are detected in overlapping tiles, with
+    ``cancel`` checked between tiles; a point is kept by the tile whose core holds it,
+    so points near tile borders can differ slightly from one whole-image detection.
     """
     if gray.dtype != np.uint8:
         gray = np.clip((gray + 0.5) * 255.0, 0, 255).astype(np.uint8)
     sift = cv2.SIFT_create(nfeatures=max_points * 2, contrastThreshold=contrast_threshold)
-    kps = sift.detect(gray, None)
-    if not kps:
+    check_cancel(cancel, "query points")
+    if gray.size <= SIFT_TILE_ABOVE:
+        xy, response = _detect(sift, gray)
+    else:
+        xy, response = _detect_tiled(sift, gray, cancel)
+    if not len(xy):
         return np.zeros((0, 2), np.float32)
-    # KeyPoint_convert avoids a Python loop over thousands of points (it held the
-    # GIL long enough to stall the GUI thread); strongest responses first.
-    xy = cv2.KeyPoint_convert(kps).astype(np.float32)
-    response = np.fromiter((kp.response for kp in kps), np.float32, len(kps))
     xy = xy[np.argsort(-response, kind="stable")]
     return unique_pixels(xy)[:max_points]
+
+
+def _detect(sift: cv2.SIFT, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N x 2 float32 positions, N responses)."""
+    kps = sift.detect(gray, None)
+    if not kps:
+        return np.zeros((0, 2), np.float32), np.zeros(0, np.float32)
+    # KeyPoint_convert avoids a Python loop over thousands of points (it held the
+    # GIL long enough to stall the GUI thread).
+    xy = cv2.KeyPoint_convert(kps).astype(np.float32)
+    return xy, np.fromiter((kp.response for kp in kps), np.float32, len(kps))
+
+
+def _detect_tiled(sift: cv2.SIFT, gray: np.ndarray, cancel: Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray]:
+    h, w = gray.shape
+    xys, responses = [], []
+    for y0 in range(0, h, SIFT_TILE):
+        for x0 in range(0, w, SIFT_TILE):
+            check_cancel(cancel, "query points")
+            ya, xa = max(0, y0 - SIFT_MARGIN), max(0, x0 - SIFT_MARGIN)
+            tile = gray[ya : min(h, y0 + SIFT_TILE + SIFT_MARGIN), xa : min(w, x0 + SIFT_TILE + SIFT_MARGIN)]
+            xy, response = _detect(sift, tile)
+            xy += (xa, ya)
+            core = (xy[:, 0] >= x0) & (xy[:, 0] < x0 + SIFT_TILE) & (xy[:, 1] >= y0) & (xy[:, 1] < y0 + SIFT_TILE)
+            xys.append(xy[core])
+            responses.append(response[core])
+    return np.concatenate(xys), np.concatenate(responses)
 
 
 def grid_points(width: int, height: int, stride: int = 8) -> np.ndarray:

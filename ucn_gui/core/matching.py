@@ -1,12 +1,13 @@
 """Dense UCN matching: forward nearest neighbours, reciprocity and stability.
 
-    pair = PairFeatures.compute(model, image0, image1, device)
+    pair = PairFeatures.compute(model, image0, image1, device)          # precision="auto" by default
     matches = match(pair, MatchOptions(keypoints="sift"))
     keep = filter_mask(matches, FilterSettings())     # see filters.py
 
 Everything is computed once per pair; thresholds only re-mask the MatchSet.
 Coordinates in a MatchSet are (x, y) in ORIGINAL pixels; errors are in original
-pixels of image 0.
+pixels of image 0. Every long step checks ``cancel`` (between network layers,
+search blocks and SIFT tiles) and raises :class:`Cancelled` when it says stop.
 """
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import numpy.random  # noqa: F401 - numpy 2 imports it lazily: 130 ms holding the GIL, which stalled the window when the first match did it
 import torch
 
-from .features import Cancelled, extract_features
+from .features import extract_features
 from .image import LoadedImage
 from .keypoints import check_query_points
 from .keypoints import all_points, grid_points, sift_points
-from .nn import descriptor_distance, nearest_neighbors
+from .nn import Cancelled, check_cancel, descriptor_distance, nearest_neighbors
+from .precision import coarse_search_dtype, resolve_precision
 
 ProgressFn = Callable[[str, float], None]  # (stage name, fraction of the whole run done)
 
@@ -66,7 +69,8 @@ class MatchSet:
 class PairFeatures:
     """Descriptors of both images, cached so re-matching and click queries cost no forward pass.
 
-    desc0: C x h0 x w0, desc1: C x h1 x w1 (network resolution, on the compute device).
+    desc0: C x h0 x w0, desc1: C x h1 x w1 fp32 (network resolution, on the compute device).
+    precision: what the network ran in (fp32, bf16 or fp16, resolved).
     """
 
     image0: LoadedImage
@@ -74,6 +78,7 @@ class PairFeatures:
     desc0: torch.Tensor
     desc1: torch.Tensor
     timings: dict[str, float] = field(default_factory=dict)
+    precision: str = "fp32"
 
     @classmethod
     def compute(
@@ -84,19 +89,23 @@ class PairFeatures:
         device: torch.device | str = "cpu",
         progress: ProgressFn | None = None,
         cancel: Callable[[], bool] | None = None,
+        precision: str = "auto",
     ) -> PairFeatures:
+        """Descriptors of both images; precision: auto | fp32 | bf16 | fp16 (see core.precision)."""
+        precision = resolve_precision(precision, torch.device(device))
         timings: dict[str, float] = {}
         descs = []
         for i, img in enumerate((image0, image1)):
             _report(progress, cancel, f"features image {i}", 0.05 + 0.3 * i)
             t = time.perf_counter()
-            descs.append(extract_features(model, img, device, cancel))
+            descs.append(extract_features(model, img, device, cancel, precision))
             _sync(descs[-1])
             timings[f"features{i}"] = time.perf_counter() - t
-        return cls(image0, image1, descs[0], descs[1], timings)
+        return cls(image0, image1, descs[0], descs[1], timings, precision)
 
     # Row-major copies, made once per pair: the search reads database rows, and a
     # transposed view of C x H x W makes every block product and gather strided.
+    # Descriptors computed in channels-last are already laid out this way (no copy).
     @cached_property
     def flat0(self) -> torch.Tensor:
         """h0*w0 x C, contiguous."""
@@ -107,12 +116,24 @@ class PairFeatures:
         """h1*w1 x C, contiguous."""
         return self.desc1.flatten(1).t().contiguous()
 
+    # bf16 copies for the coarse pass of the search (CPU with native bf16, network in bf16);
+    # the search stays exact, see nn.py.
+    @cached_property
+    def coarse0(self) -> torch.Tensor | None:
+        dtype = coarse_search_dtype(self.precision, self.desc0.device)
+        return None if dtype is None else self.flat0.to(dtype)
 
-def query_points(pair: PairFeatures, options: MatchOptions) -> np.ndarray:
+    @cached_property
+    def coarse1(self) -> torch.Tensor | None:
+        dtype = coarse_search_dtype(self.precision, self.desc1.device)
+        return None if dtype is None else self.flat1.to(dtype)
+
+
+def query_points(pair: PairFeatures, options: MatchOptions, cancel: Callable[[], bool] | None = None) -> np.ndarray:
     """Query points of image 0 in network pixels (N x 2 float32)."""
     w, h = pair.image0.size
     if options.keypoints == "sift":
-        return sift_points(pair.image0.gray, options.max_keypoints)
+        return sift_points(pair.image0.gray, options.max_keypoints, cancel=cancel)
     if options.keypoints == "grid":
         return grid_points(w, h, options.grid_stride)
     if options.keypoints == "all":
@@ -142,31 +163,33 @@ def match(
     t = time.perf_counter()
     _report(progress, cancel, "query points", 0.62)
     if points0 is None:
-        net_pts = query_points(pair, options)
+        net_pts = query_points(pair, options, cancel)
         reported0 = img0.to_original(net_pts)
     else:
         reported0 = np.asarray(points0, dtype=np.float32).reshape(-1, 2)
         net_pts = img0.to_network(reported0)
     q_xy = _to_pixel(net_pts, w0, h0)  # N x 2 int64, where the descriptors are read
+    n = len(q_xy)
     timings["keypoints"] = time.perf_counter() - t
 
     t = time.perf_counter()
     _report(progress, cancel, "forward search", 0.68)
-    queries = pair.desc0[:, q_xy[:, 1], q_xy[:, 0]].t().contiguous()
-    scores, idx = nearest_neighbors(queries, pair.flat1, k=min(2, w1 * h1))
+    q_index = torch.as_tensor(q_xy[:, 1] * w0 + q_xy[:, 0], device=pair.desc0.device)
+    scores, idx = _search(q_index, pair.flat0, pair.flat1, pair.coarse1, min(2, w1 * h1), cancel)
     fwd = _index_to_xy(idx[:, 0], w1)
     timings["forward"] = _elapsed(t, scores)
 
+    # Both cycle tests in one backward search: the matches themselves (reciprocity) and
+    # their shifted copies (stability), each distinct pixel of image 1 searched once.
     t = time.perf_counter()
-    _report(progress, cancel, "reciprocity", 0.8)
-    back = _backward(pair, fwd)
-    recip = _pixel_error(back, q_xy, img0.scale)
-    timings["reciprocity"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    _report(progress, cancel, "stability", 0.9)
-    stab = _stability(pair, fwd, q_xy, options)
-    timings["stability"] = time.perf_counter() - t
+    _report(progress, cancel, "reciprocity and stability", 0.8)
+    moved = _stability_positions(fwd, options, w1, h1)
+    back = _backward(pair, torch.cat((fwd, moved)), cancel)
+    recip = _pixel_error(back[:n], q_xy, img0.scale)
+    reps = len(moved) // max(n, 1)
+    stab = _pixel_error(back[n:], np.tile(q_xy, (reps, 1)), img0.scale)
+    stab = stab.reshape(reps, n).max(axis=0) if n else np.zeros(0)
+    timings["backward"] = time.perf_counter() - t
 
     dist = descriptor_distance(scores).cpu().numpy()
     ratio = dist[:, 0] / np.maximum(dist[:, 1], 1e-12) if dist.shape[1] == 2 else np.zeros(len(dist))
@@ -182,16 +205,38 @@ def match(
     )
 
 
-def _backward(pair: PairFeatures, xy1: torch.Tensor) -> torch.Tensor:
+def _search(
+    index: torch.Tensor,
+    queries_from: torch.Tensor,
+    database: torch.Tensor,
+    coarse: torch.Tensor | None,
+    k: int,
+    cancel: Callable[[], bool] | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of the rows ``index`` of ``queries_from`` (pixels, row-major) in ``database``.
+
+    Each distinct pixel is searched once (grid, every-pixel and backward queries repeat
+    many), in raster order, which keeps neighbouring queries' candidate blocks together.
+    """
+    if len(index) == 0:
+        return nearest_neighbors(queries_from[:0], database, k=k)
+    unique, inverse = torch.unique(index, return_inverse=True)
+    scores, idx = nearest_neighbors(queries_from[unique], database, k=k, coarse=coarse, cancel=cancel)
+    return scores[inverse], idx[inverse]
+
+
+def _backward(pair: PairFeatures, xy1: torch.Tensor, cancel: Callable[[], bool] | None = None) -> torch.Tensor:
     """Nearest pixel of image 0 for descriptors of image 1 at xy1 (N x 2 long) -> N x 2 long."""
-    q = pair.desc1[:, xy1[:, 1], xy1[:, 0]].t().contiguous()
-    _, idx = nearest_neighbors(q, pair.flat0, k=1)
+    w1 = pair.image1.size[0]
+    _, idx = _search(xy1[:, 1] * w1 + xy1[:, 0], pair.flat1, pair.flat0, pair.coarse0, 1, cancel)
     return _index_to_xy(idx[:, 0], pair.image0.size[0])
 
 
-def _stability(pair: PairFeatures, fwd: torch.Tensor, q_xy: np.ndarray, options: MatchOptions) -> np.ndarray:
-    """Cycle error after shifting each match by one pixel (worst over the shifts tried)."""
-    w1, h1 = pair.image1.size
+def _stability_positions(fwd: torch.Tensor, options: MatchOptions, w1: int, h1: int) -> torch.Tensor:
+    """Each match shifted by one pixel: reps*N x 2 long (reps = 1 for 'diagonal', 8 for 'all8').
+
+    The stability error is the cycle error of these shifted matches, the worst over the shifts.
+    """
     n = len(fwd)
     if options.stability == "all8":
         shifts = np.repeat(ALL8_SHIFTS, n, axis=0)  # 8N x 2: every match with each neighbour
@@ -201,12 +246,10 @@ def _stability(pair: PairFeatures, fwd: torch.Tensor, q_xy: np.ndarray, options:
     else:
         raise ValueError(f"unknown stability mode {options.stability!r} (diagonal or all8)")
     reps = len(shifts) // max(n, 1)
-    # All shifted copies go through one backward search: one pass over image 0's pixels.
     moved = fwd.repeat(reps, 1) + torch.as_tensor(shifts, device=fwd.device)
     moved[:, 0].clamp_(0, w1 - 1)
     moved[:, 1].clamp_(0, h1 - 1)
-    errors = _pixel_error(_backward(pair, moved), np.tile(q_xy, (reps, 1)), pair.image0.scale)
-    return errors.reshape(reps, n).max(axis=0) if n else np.zeros(0)
+    return moved
 
 
 @torch.no_grad()
@@ -246,8 +289,7 @@ def _pixel_error(xy: torch.Tensor, ref: np.ndarray, scale: tuple[float, float]) 
 
 
 def _report(progress: ProgressFn | None, cancel: Callable[[], bool] | None, stage: str, fraction: float) -> None:
-    if cancel is not None and cancel():
-        raise Cancelled(stage)
+    check_cancel(cancel, stage)
     if progress is not None:
         progress(stage, fraction)
 
@@ -271,9 +313,14 @@ def match_images(
     points0: np.ndarray | None = None,
     progress: ProgressFn | None = None,
     cancel: Callable[[], bool] | None = None,
+    precision: str = "auto",
 ) -> tuple[PairFeatures, MatchSet]:
-    """Features for both images, then :func:`match`. The one-call API for scripts."""
-    pair = PairFeatures.compute(model, image0, image1, device, progress, cancel)
+    """Features for both images, then :func:`match`. The one-call API for scripts.
+
+    precision: auto | fp32 | bf16 | fp16 for the network ('auto': bf16 where the hardware
+    runs it natively); the search is exact in every case.
+    """
+    pair = PairFeatures.compute(model, image0, image1, device, progress, cancel, precision)
     return pair, match(pair, options, points0, progress, cancel)
 
 

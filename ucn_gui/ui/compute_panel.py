@@ -1,10 +1,11 @@
-"""Settings that need a new background run: model, device, image size, query points.
+"""Settings that need a new background run: model, device, precision, image size, query points.
 
 Edits are debounced (a spin box being typed into fires once) and then
 ``changed`` asks the window to start a run.
 """
 from __future__ import annotations
 
+from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore, QtWidgets
 
 from ucn_gui.core.matching import MatchOptions
@@ -26,6 +27,15 @@ class ComputePanel(QtWidgets.QGroupBox):
         self.device.addItem("Auto (CUDA if available)", "auto")
         self.device.addItem("CPU", "cpu")
         self.device.addItem("CUDA", "cuda")
+        self.precision = QtWidgets.QComboBox()
+        self.precision.addItem("Auto (bf16 where native)", "auto")
+        self.precision.addItem("fp32", "fp32")
+        self.precision.addItem("bf16", "bf16")
+        self.precision.addItem("fp16 (CUDA)", "fp16")
+        self.precision.setToolTip(
+            "Precision of the network. Auto: bf16 on CPUs with avx512_bf16/AMX and on CUDA, fp32 elsewhere. "
+            "The nearest-neighbour search is exact in every case."
+        )
         self.max_side = QtWidgets.QSpinBox()
         self.max_side.setRange(64, 8192)
         self.max_side.setSingleStep(64)
@@ -51,6 +61,7 @@ class ComputePanel(QtWidgets.QGroupBox):
         row.addWidget(self.model_button)
         form.addRow("Model", row)
         form.addRow("Device", self.device)
+        form.addRow("Precision", self.precision)
         form.addRow("Max. image side", self.max_side)
         form.addRow("Query points", self.keypoints)
         form.addRow("Max. SIFT points", self.max_keypoints)
@@ -60,7 +71,7 @@ class ComputePanel(QtWidgets.QGroupBox):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
         self._debounce.timeout.connect(self.changed)
-        for w in (self.device, self.keypoints):
+        for w in (self.device, self.precision, self.keypoints):
             w.currentIndexChanged.connect(self._on_edit)
         for w in (self.max_side, self.max_keypoints, self.grid_stride):
             w.valueChanged.connect(self._on_edit)
@@ -91,21 +102,26 @@ class ComputePanel(QtWidgets.QGroupBox):
     def device_name(self) -> str:
         return str(self.device.currentData())
 
+    def precision_name(self) -> str:
+        return str(self.precision.currentData())
+
     def max_image_side(self) -> int:
         return int(self.max_side.value())
 
     def set_model_name(self, text: str) -> None:
         self.model_label.setText(text)
 
-    def restore(self, device: str, max_side: int, options: MatchOptions) -> None:
-        """Set values without starting a run."""
-        widgets = (self.device, self.max_side, self.keypoints, self.max_keypoints, self.grid_stride)
+    def restore(self, device: str, max_side: int, options: MatchOptions, precision: str | None = None) -> None:
+        """Set values without starting a run (precision None: unchanged; unknown: auto)."""
+        widgets = (self.device, self.precision, self.max_side, self.keypoints, self.max_keypoints, self.grid_stride)
         blockers = [QtCore.QSignalBlocker(w) for w in widgets]
         if self.device.findData(device) < 0 and device.startswith("cuda:"):  # a given CUDA device: offer it
             self.device.addItem(device.upper(), device)
         # Anything unknown (an old or edited setting) means auto; an unavailable CUDA
         # device is tried by the worker, which falls back to the CPU with a notice.
         self.device.setCurrentIndex(max(self.device.findData(device), 0))
+        if precision is not None:
+            self.precision.setCurrentIndex(max(self.precision.findData(precision), 0))
         self.max_side.setValue(max_side)
         self.keypoints.setCurrentIndex(max(self.keypoints.findData(options.keypoints), 0))
         self.max_keypoints.setValue(options.max_keypoints)

@@ -1,4 +1,6 @@
-"""Saving what the window shows: the picture as PNG at full image resolution.
+"""Saving what the window shows: the picture as PNG at full image resolution
+(at most EXPORT_MAX_SIDE pixels on its long side: two 12,000-px photos side by side
+would otherwise need a 3 GB image).
 
 Matches themselves are written by ``ucn_gui.core.export.save_matches`` (same
 columns as ``ucn-match``); this module only renders the current picture, in a
@@ -17,6 +19,8 @@ from .items import DotsItem, LinesItem
 if TYPE_CHECKING:
     from .pair_view import PairView
 
+EXPORT_MAX_SIDE = 16384
+
 
 def rgb_to_qimage(rgb: np.ndarray) -> QtGui.QImage:
     """H x W x 3 uint8 -> an owned QImage (copied, so the array may go away)."""
@@ -26,17 +30,22 @@ def rgb_to_qimage(rgb: np.ndarray) -> QtGui.QImage:
 
 
 def render_scene(view: PairView) -> QtGui.QImage:
-    """Render images, heat map, lines, dots and query markers of ``view`` at 1 view unit = 1 pixel."""
+    """Render images, heat map, lines, dots and query markers of ``view`` at 1 view unit = 1 pixel
+    (photo pixels; scaled down to EXPORT_MAX_SIDE when the picture is larger)."""
     bounds = view.scene_bounds()
     if bounds.isEmpty():
         raise ValueError("there is no image to save")
-    width, height = int(np.ceil(bounds.width())), int(np.ceil(bounds.height()))
+    fit = min(1.0, EXPORT_MAX_SIDE / max(bounds.width(), bounds.height()))
+    width, height = int(np.ceil(bounds.width() * fit)), int(np.ceil(bounds.height() * fit))
     scene = QtWidgets.QGraphicsScene()
     keep = []  # Python references for items the scene does not own from Python's view
     for side, shown in enumerate(view._shown):
         if shown is None:
             continue
         item = QtWidgets.QGraphicsPixmapItem(QtGui.QPixmap.fromImage(rgb_to_qimage(shown)))
+        item.setTransformationMode(QtCore.Qt.TransformationMode.SmoothTransformation)
+        w, h = view.image_size(side)  # a reduced display copy is stretched over the photo's pixels
+        item.setTransform(QtGui.QTransform.fromScale(w / shown.shape[1], h / shown.shape[0]))
         if side == 1:
             item.setPos(*view.offset1)
         scene.addItem(item)
@@ -49,7 +58,7 @@ def render_scene(view: PairView) -> QtGui.QImage:
         scene.addItem(heat)
         keep.append(heat)
     # Dots scale with the picture so they stay visible on big photos.
-    radius = max(2.5, max(width, height) / 500.0)
+    radius = max(2.5, max(bounds.width(), bounds.height()) / 500.0)
     lines = LinesItem(width=max(1.0, radius / 2.5))
     dots = DotsItem(radius=radius)
     for item in (lines, dots):
@@ -65,6 +74,7 @@ def render_scene(view: PairView) -> QtGui.QImage:
     try:
         scene.render(painter, QtCore.QRectF(0, 0, width, height), bounds)
         if view._query is not None:
+            painter.scale(fit, fit)
             _draw_query_marks(painter, view, bounds, radius)
     finally:
         painter.end()

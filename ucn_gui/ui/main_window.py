@@ -3,8 +3,10 @@
 It owns the state (two images, a model, the latest MatchResult and its mask) and
 wires the pieces together: PairView draws, FilterPanel re-masks, ComputePanel and
 new images start a background run through MatchRunner. Nothing here blocks on
-tensor work; errors become a message in the bar above the images (non-modal, so
-tests and users can read it without dismissing a dialog).
+tensor work or on decoding: photos open on ImageLoader's thread (``set_pair`` and
+``set_image`` return at once; ``load_finished`` says when the pair changed or why
+not). Errors become a message in the bar above the images (non-modal, so tests and
+users can read it without dismissing a dialog).
 """
 from __future__ import annotations
 
@@ -13,19 +15,21 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ucn_gui.core import resources, zoo
 from ucn_gui.core.checkpoint import CheckpointError, LoadedModel, load_model
 from ucn_gui.core.export import save_matches
 from ucn_gui.core.filters import FilterSettings, apply_filters, default_filters, filter_mask
-from ucn_gui.core.image import ImageLoadError, LoadedImage, load_image
+from ucn_gui.core.image import DISPLAY_SIDE, LoadedImage
 from ucn_gui.core.matching import MatchOptions, similarity_map
 
 from .compute_panel import ComputePanel
 from .download import ModelDownloader
 from .export import save_picture
 from .filter_panel import FilterPanel
+from .loader import ImageLoader, OpenedImage
 from .pair_view import PairView
 from .worker import MatchRequest, MatchResult, MatchRunner
 
@@ -65,6 +69,7 @@ class MessageBar(QtWidgets.QFrame):
 
 class MainWindow(QtWidgets.QMainWindow):
     result_shown = QtCore.Signal()  # a MatchResult was drawn (tests and the benchmark wait on it)
+    load_finished = QtCore.Signal(bool)  # a set_pair / set_image load ended: True when the pair changed
 
     def __init__(self, settings: QtCore.QSettings | None = None) -> None:
         super().__init__()
@@ -73,6 +78,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = settings if settings is not None else QtCore.QSettings("ucn-viewer", "UCN Viewer")
 
         self.images: list[LoadedImage | None] = [None, None]
+        self._displays: list[object] = [None, None]  # what the view shows of each photo (at most 4096 px)
+        self._load_notices: dict[int, str] = {}  # load id -> message to show once it succeeded
         self.model: LoadedModel | None = None
         self.result: MatchResult | None = None
         self.mask = np.zeros(0, bool)  # current filter result over result.matches
@@ -94,6 +101,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runner.cancelled.connect(self._on_cancelled)
         self.runner.notice.connect(lambda text: self.show_message(text, "warning"))
         self.runner.busy_changed.connect(self._on_busy)
+        self.loader = ImageLoader(self)
+        self.loader.loaded.connect(self._on_images_loaded)
+        self.loader.failed.connect(self._on_load_failed)
 
         self._build_widgets()
         self._build_actions()
@@ -241,34 +251,46 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ images
 
-    def _load(self, path: Path) -> LoadedImage:
-        # Full resolution for display; the worker makes the network-size copy.
-        return load_image(path)
+    def _load(self, paths: dict[int, str | Path], notice: str | None = None) -> int:
+        """Open photos on the loader's thread (decoded reduced when huge: the window keeps at
+        least 4096 px, or the network's size if larger); they replace their sides when done."""
+        keep = max(DISPLAY_SIDE, self.compute_panel.max_image_side())
+        load_id = self.loader.load(paths, keep, self.compute_panel.max_image_side())
+        if notice:
+            self._load_notices[load_id] = notice
+        names = " and ".join(Path(p).name for p in paths.values())
+        self.statusBar().showMessage(f"Opening {names}…")
+        return load_id
 
-    def set_image(self, side: int, path: str | Path) -> bool:
-        """Load one side. On failure the pair stays as it was and a message says why."""
-        try:
-            img = self._load(Path(path))
-        except ImageLoadError as exc:
-            self.show_message(f"Could not open the image: {exc}", "error")
-            return False
-        self._commit_images({side: img})
-        return True
+    def set_image(self, side: int, path: str | Path) -> int:
+        """Open one side in the background; returns the load's id. On failure the pair stays
+        as it was and a message says why (``load_finished`` tells either way)."""
+        return self._load({side: path})
 
-    def set_pair(self, path0: str | Path, path1: str | Path) -> bool:
-        """Load both sides; if either fails, neither changes."""
-        try:
-            imgs = {0: self._load(Path(path0)), 1: self._load(Path(path1))}
-        except ImageLoadError as exc:
-            self.show_message(f"Could not open the image: {exc}", "error")
-            return False
-        self._commit_images(imgs)
-        return True
+    def set_pair(self, path0: str | Path, path1: str | Path, notice: str | None = None) -> int:
+        """Open both sides in the background; if either fails, neither changes."""
+        return self._load({0: path0, 1: path1}, notice)
 
-    def _commit_images(self, imgs: dict[int, LoadedImage]) -> None:
-        for side, img in imgs.items():
+    def _on_images_loaded(self, load_id: int, opened: dict[int, OpenedImage]) -> None:
+        self.statusBar().clearMessage()
+        self._commit_images(opened)
+        notice = self._load_notices.pop(load_id, None)
+        if notice:
+            self.show_message(notice, "warning")
+        self.load_finished.emit(True)
+
+    def _on_load_failed(self, load_id: int, message: str) -> None:
+        self._load_notices.pop(load_id, None)
+        self.statusBar().clearMessage()
+        self.show_message(f"Could not open the image: {message}", "error")
+        self.load_finished.emit(False)
+
+    def _commit_images(self, opened: dict[int, OpenedImage]) -> None:
+        for side, item in opened.items():
+            img = item.image
             self.images[side] = img
-            self.pair_view.set_image(side, img.rgb)
+            self._displays[side] = item.display
+            self.pair_view.set_image(side, item.display, img.original_size)
             self._remember_dir(img.path)
         self.clear_message()
         self._clear_result()
@@ -279,18 +301,18 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def on_files_dropped(self, paths: list[Path], side: int) -> None:
         if len(paths) >= 2:
-            if self.set_pair(paths[0], paths[1]) and len(paths) > 2:
-                self.show_message(f"{len(paths)} files dropped: using the first two.", "warning")
+            many = f"{len(paths)} files dropped: using the first two." if len(paths) > 2 else None
+            self.set_pair(paths[0], paths[1], many)
         elif paths:
             self.set_image(side, paths[0])
 
     def swap(self) -> None:
         if self.images[0] is None and self.images[1] is None:
             return
-        a, b = self.images
-        self.images = [b, a]
+        self.images = self.images[::-1]
+        self._displays = self._displays[::-1]
         for side, img in enumerate(self.images):
-            self.pair_view.set_image(side, None if img is None else img.rgb)
+            self.pair_view.set_image(side, self._displays[side], None if img is None else img.original_size)
         self._clear_result()
         self._update_title()
         self.request_match()
@@ -404,6 +426,7 @@ class MainWindow(QtWidgets.QMainWindow):
             max_side=self.compute_panel.max_image_side(),
             options=self.compute_panel.options(),
             device=self.compute_panel.device_name(),
+            precision=self.compute_panel.precision_name(),
         )
         return self.runner.submit(request)
 
@@ -437,7 +460,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # stay drawn as thresholds move, and the sample is spread over the image.
         self._draw_order = np.random.default_rng(0).permutation(n).astype(np.int64)
         self.filter_panel.set_errors(result.matches.reciprocity_error)
-        how = "features reused" if result.reused_features else f"on {result.device}"
+        how = "features reused" if result.reused_features else f"on {result.device}, {result.precision}"
         self.statusBar().showMessage(f"Matched {n:,} candidates in {result.seconds:.2f} s ({how}).", 10000)
         self.refilter()
         self.result_shown.emit()
@@ -522,6 +545,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "model": str(self.model.path) if self.model else None,
             "max_side": self.compute_panel.max_image_side(),
             "device": self.result.device,
+            "precision": self.result.precision,
             "options": asdict(self.compute_panel.options()),
             "filters": self.filter_panel.settings().to_dict(),
         }
@@ -626,7 +650,8 @@ class MainWindow(QtWidgets.QMainWindow):
             options = MatchOptions(**json.loads(s.value("match_options", "{}", type=str)))
         except (TypeError, ValueError):
             options = MatchOptions()
-        self.compute_panel.restore(s.value("device", "auto", type=str), s.value("max_side", 640, type=int), options)
+        self.compute_panel.restore(s.value("device", "auto", type=str), s.value("max_side", 640, type=int), options,
+                                   s.value("precision", "auto", type=str))
         self.act_lines.setChecked(s.value("show_lines", False, type=bool))
         self.act_stacked.setChecked(s.value("stacked", False, type=bool))
         self.act_gray.setChecked(s.value("grayscale", True, type=bool))
@@ -640,6 +665,7 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("max_drawn", self.filter_panel.max_drawn())
         s.setValue("match_options", json.dumps(asdict(self.compute_panel.options())))
         s.setValue("device", self.compute_panel.device_name())
+        s.setValue("precision", self.compute_panel.precision_name())
         s.setValue("max_side", self.compute_panel.max_image_side())
         s.setValue("show_lines", self.act_lines.isChecked())
         s.setValue("stacked", self.act_stacked.isChecked())
@@ -649,5 +675,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self.save_settings()
         self.runner.shutdown()
+        self.loader.shutdown()
         self.downloader.shutdown()
         super().closeEvent(event)

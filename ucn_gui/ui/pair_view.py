@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pyqtgraph as pg
+from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .colors import color_index
@@ -40,7 +42,14 @@ class PairView(pg.GraphicsLayoutWidget):
         self.vb.setMenuEnabled(False)
 
         self._rgb: list[np.ndarray | None] = [None, None]
-        self._shown: list[np.ndarray | None] = [None, None]  # what the image items display
+        self._sizes: list[tuple[int, int] | None] = [None, None]  # (width, height) in the photo's own pixels
+        self._shown: list[np.ndarray | None] = [None, None]  # what the image items display (finest level)
+        # Each shown image halved again and again (cv2, INTER_AREA); the item gets the coarsest
+        # level still as fine as the screen, chosen again when the zoom changes. pyqtgraph's own
+        # auto-downsampling (numpy means at every zoom step) took 110-375 ms per paint on the
+        # GUI thread for a 2-12 MP photo.
+        self._levels: list[list[np.ndarray]] = [[], []]
+        self._level_shown = [-1, -1]
         self.grayscale = False
         self.stacked = False
         self.lines_visible = False
@@ -48,8 +57,8 @@ class PairView(pg.GraphicsLayoutWidget):
 
         self.image_items = [pg.ImageItem(axisOrder="row-major"), pg.ImageItem(axisOrder="row-major")]
         for item in self.image_items:
-            item.setAutoDownsample(True)  # big photos stay cheap to pan
             self.vb.addItem(item)
+        self.vb.sigTransformChanged.connect(self._choose_levels)
         self.heat_item = pg.ImageItem(axisOrder="row-major")
         # Inferno with an alpha ramp: dissimilar pixels stay see-through, so the photo
         # shows where the descriptor is NOT similar and the heat where it is.
@@ -87,15 +96,18 @@ class PairView(pg.GraphicsLayoutWidget):
 
     # ------------------------------------------------------------------ images
 
-    def set_image(self, side: int, rgb: np.ndarray | None) -> None:
-        """H x W x 3 uint8 at original resolution (None clears that side)."""
+    def set_image(self, side: int, rgb: np.ndarray | None, original_size: tuple[int, int] | None = None) -> None:
+        """H x W x 3 uint8 (None clears that side). original_size: (width, height) of the photo
+        when ``rgb`` is a reduced copy; it is drawn stretched to that size, so that all view
+        coordinates stay in the photo's own pixels."""
         self._rgb[side] = rgb
+        self._sizes[side] = None if rgb is None else tuple(original_size or (rgb.shape[1], rgb.shape[0]))
         self._refresh_image(side)
         self._relayout()
 
     def image_size(self, side: int) -> tuple[int, int] | None:
-        rgb = self._rgb[side]
-        return None if rgb is None else (rgb.shape[1], rgb.shape[0])
+        """(width, height) of that side's photo in its own pixels."""
+        return self._sizes[side]
 
     def set_grayscale(self, on: bool) -> None:
         self.grayscale = on
@@ -115,14 +127,53 @@ class PairView(pg.GraphicsLayoutWidget):
         item = self.image_items[side]
         if rgb is None:
             self._shown[side] = None
+            self._levels[side] = []
+            self._level_shown[side] = -1
             item.clear()
             return
         shown = rgb
         if self.grayscale:  # the seed's look: grey photos make the coloured dots stand out
-            g = (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.uint8)
-            shown = np.repeat(g[..., None], 3, axis=2)
+            shown = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         self._shown[side] = shown
-        item.setImage(shown, levels=(0, 255), autoLevels=False)
+        levels = [shown]
+        while max(levels[-1].shape[:2]) > 512:
+            h, w = levels[-1].shape[:2]
+            levels.append(cv2.resize(levels[-1], ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA))
+        self._levels[side] = levels
+        self._level_shown[side] = -1
+        self._choose_level(side)
+
+    def _choose_levels(self, *_args) -> None:
+        for side in (0, 1):
+            self._choose_level(side)
+
+    def _choose_level(self, side: int) -> None:
+        """Show the coarsest pyramid level that still has a pixel per screen pixel."""
+        levels, size = self._levels[side], self._sizes[side]
+        if not levels or size is None:
+            return
+        pixel = self.vb.viewPixelSize()[0]  # view units (photo pixels) per screen pixel
+        span = size[0] / pixel if pixel > 0 else float("inf")  # screen pixels across the photo
+        level = 0
+        while level + 1 < len(levels) and levels[level + 1].shape[1] >= span:
+            level += 1
+        if level != self._level_shown[side]:
+            self._level_shown[side] = level
+            self.image_items[side].setImage(levels[level], levels=(0, 255), autoLevels=False)
+            self._place_image(side)
+
+    def shown_level(self, side: int) -> np.ndarray | None:
+        """The array the image item of that side draws now."""
+        level = self._level_shown[side]
+        return self._levels[side][level] if level >= 0 else None
+
+    def _place_image(self, side: int) -> None:
+        """Stretch the shown copy over the photo's own pixels, at its place in the view."""
+        shown, size = self.shown_level(side), self._sizes[side]
+        if shown is None or size is None:
+            return
+        off = self.offset1 if side == 1 else (0.0, 0.0)
+        self.image_items[side].setRect(QtCore.QRectF(float(off[0]), float(off[1]), float(size[0]), float(size[1])))
 
     def _relayout(self) -> None:
         """Place image 1 beside (or below) image 0, centred on the other axis."""
@@ -136,7 +187,8 @@ class PairView(pg.GraphicsLayoutWidget):
             self.offset1 = np.array([(w0 - w1) / 2.0, h0 + gap])
         else:
             self.offset1 = np.array([w0 + gap, (h0 - h1) / 2.0])
-        self.image_items[1].setPos(*self.offset1)
+        for side in (0, 1):
+            self._place_image(side)
         bounds = self.scene_bounds()
         self.dots_item.set_bounds(bounds)
         self.lines_item.set_bounds(bounds)

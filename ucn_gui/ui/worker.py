@@ -22,12 +22,14 @@ from dataclasses import dataclass, field, replace
 
 import cv2
 import torch
+from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore
 
 from ucn_gui.core.checkpoint import LoadedModel
 from ucn_gui.core.devices import DeviceNameError, choose_device
-from ucn_gui.core.image import LoadedImage, prepare_image
+from ucn_gui.core.image import LoadedImage, load_image
 from ucn_gui.core.matching import Cancelled, MatchOptions, MatchSet, PairFeatures, match
+from ucn_gui.core.precision import PRECISIONS, choose_precision
 
 
 WORKER_NICE = 10  # the worker's niceness relative to the GUI thread
@@ -41,6 +43,7 @@ class MatchRequest:
     max_side: int | None = 640
     options: MatchOptions = field(default_factory=MatchOptions)
     device: str = "auto"  # auto | cpu | cuda | cuda:N (an unavailable CUDA device runs on the CPU)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (one the device cannot run: auto's choice, with a notice)
     request_id: int = 0  # set by MatchRunner.submit
 
 
@@ -52,6 +55,16 @@ class MatchResult:
     device: str  # where it actually ran
     seconds: float
     reused_features: bool
+    precision: str = "fp32"  # what the network ran in
+
+
+def _network_copy(image: LoadedImage, max_side: int | None) -> LoadedImage:
+    """The photo at the run's size. A huge photo was decoded reduced for the window; when the
+    run wants more pixels than that copy has, it is decoded again here (never on the GUI thread)."""
+    have = max(image.rgb.shape[:2])
+    if image.full_size is not None and (max_side is None or max_side > have):
+        return load_image(image.path, max_side, keep_side=max_side)
+    return image.resized(max_side)
 
 
 def _is_cuda_oom(exc: BaseException) -> bool:
@@ -143,20 +156,24 @@ class MatchWorker(QtCore.QObject):
             traceback.print_exc()
             self.failed.emit(rid, f"{type(exc).__name__}: {exc}")
             return
-        self.finished.emit(MatchResult(rid, pair, matches, device, time.perf_counter() - start, reused))
+        self.finished.emit(MatchResult(rid, pair, matches, device, time.perf_counter() - start, reused, pair.precision))
 
     def _run_on(self, request: MatchRequest, device: str, stop: threading.Event) -> tuple[PairFeatures, MatchSet, bool]:
         progress = lambda stage, fraction: self.progress.emit(request.request_id, stage, fraction)  # noqa: E731
+        requested = request.precision if request.precision in PRECISIONS else "auto"  # a hand-edited setting
+        precision, why = choose_precision(requested, device)
+        if why:
+            self.notice.emit(request.request_id, why)
         # Identity, not equality: a new image or model object always means new features.
-        key = (request.model.model, request.image0, request.image1, request.max_side, device)
+        key = (request.model.model, request.image0, request.image1, request.max_side, device, precision)
         reused = self._cache is not None and _same_key(key, self._cache_key)
         if reused:
             pair = self._cache
         else:
             self._drop_cache()
-            img0 = prepare_image(request.image0.rgb, request.max_side, request.image0.path)
-            img1 = prepare_image(request.image1.rgb, request.max_side, request.image1.path)
-            pair = PairFeatures.compute(request.model.model, img0, img1, device, progress, stop.is_set)
+            img0 = _network_copy(request.image0, request.max_side)
+            img1 = _network_copy(request.image1, request.max_side)
+            pair = PairFeatures.compute(request.model.model, img0, img1, device, progress, stop.is_set, precision)
             self._cache_key, self._cache = key, pair
         matches = match(pair, request.options, None, progress, stop.is_set)
         return pair, matches, reused

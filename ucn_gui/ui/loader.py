@@ -1,0 +1,123 @@
+"""Opening photos off the GUI thread.
+
+    loader = ImageLoader()
+    loader.loaded.connect(on_images)        # (load id, {side: OpenedImage})
+    loader.failed.connect(on_error)         # (load id, message naming the file)
+    load_id = loader.load({0: path0, 1: path1}, keep_side=4096, max_side=640)
+    loader.shutdown()                       # on close
+
+Decoding a photo (and, for the window, shrinking it for display) takes from a few ms
+to over a second for a 100-megapixel JPEG; here it runs on its own QThread, one load
+after another in the order asked, so the window stays responsive and a later drop on
+the same side always wins. A load with several files succeeds or fails as a whole.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
+from PySide6 import QtCore
+
+from ucn_gui.core.image import ImageLoadError, LoadedImage, load_image
+
+DISPLAY_MAX_SIDE = 4096  # the window shows at most this long side (drawn scaled to the photo's own pixels)
+
+
+@dataclass
+class OpenedImage:
+    image: LoadedImage  # the photo (possibly decoded reduced), coordinates in its own pixels
+    display: np.ndarray  # H x W x 3 uint8, at most DISPLAY_MAX_SIDE on its long side
+
+
+def display_copy(rgb: np.ndarray, max_side: int | None = None) -> np.ndarray:
+    """``rgb`` shrunk to at most ``max_side`` (default DISPLAY_MAX_SIDE) on its long side."""
+    max_side = max_side or DISPLAY_MAX_SIDE
+    h, w = rgb.shape[:2]
+    if max(h, w) <= max_side:
+        return rgb
+    f = max_side / max(h, w)
+    return cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
+def open_image(path: Path, keep_side: int, max_side: int | None) -> OpenedImage:
+    """Decode (reduced when huge) and prepare the display copy; ImageLoadError naming the file."""
+    try:
+        image = load_image(path, max_side, keep_side=keep_side)
+    except MemoryError:
+        raise ImageLoadError(f"{path}: not enough memory to decode this image") from None
+    return OpenedImage(image, display_copy(image.rgb))
+
+
+class _LoadJob(QtCore.QObject):
+    loaded = QtCore.Signal(int, object)  # load id, {side: OpenedImage}
+    failed = QtCore.Signal(int, str)
+
+    @QtCore.Slot(int, object, int, object)
+    def run(self, load_id: int, paths: dict, keep_side: int, max_side: object) -> None:
+        try:
+            opened = {side: open_image(Path(p), keep_side, max_side) for side, p in paths.items()}
+        except ImageLoadError as exc:
+            self.failed.emit(load_id, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - never let a bad file take the thread down
+            self.failed.emit(load_id, f"{type(exc).__name__}: {exc}")
+            return
+        self.loaded.emit(load_id, opened)
+
+
+class ImageLoader(QtCore.QObject):
+    """GUI-thread side: numbers the loads; signals arrive on the GUI thread."""
+
+    loaded = QtCore.Signal(int, object)  # load id, {side: OpenedImage}
+    failed = QtCore.Signal(int, str)  # load id, message
+    busy_changed = QtCore.Signal(bool)
+
+    _start = QtCore.Signal(int, object, int, object)
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = QtCore.QThread()
+        self._thread.setObjectName("ucn-image-loader")
+        self._job = _LoadJob()
+        self._job.moveToThread(self._thread)
+        self._start.connect(self._job.run, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._job.loaded.connect(self._on_loaded)
+        self._job.failed.connect(self._on_failed)
+        self._thread.start()
+        self._next_id = 0
+        self._pending: set[int] = set()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def load(self, paths: dict[int, str | Path], keep_side: int, max_side: int | None = None) -> int:
+        """Queue a load of one or both sides; returns its id (carried by loaded / failed)."""
+        self._next_id += 1
+        was_busy = self.busy
+        self._pending.add(self._next_id)
+        if not was_busy:
+            self.busy_changed.emit(True)
+        self._start.emit(self._next_id, {int(k): Path(v) for k, v in paths.items()}, int(keep_side), max_side)
+        return self._next_id
+
+    def _done(self, load_id: int) -> None:
+        self._pending.discard(load_id)
+        if not self._pending:
+            self.busy_changed.emit(False)
+
+    def _on_loaded(self, load_id: int, opened: dict) -> None:
+        self._done(load_id)
+        self.loaded.emit(load_id, opened)
+
+    def _on_failed(self, load_id: int, message: str) -> None:
+        self._done(load_id)
+        self.failed.emit(load_id, message)
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Stop after the load in progress (a decode cannot be interrupted)."""
+        self._thread.quit()
+        return self._thread.wait(timeout_ms)
