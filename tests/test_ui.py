@@ -5,6 +5,7 @@ under a second, so the waits below are for threads, not for compute.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -444,6 +445,9 @@ def test_a_model_brings_its_own_thresholds_once(qtbot, window, settings, tmp_pat
     assert window.load_model_file(card_model)
     f = window.filter_panel.settings()
     assert (f.reciprocity, f.stability, f.max_ratio) == (1.0, 2.5, 0.9)
+    # Stored at once, not only on a clean close: a crash cannot leave the wrong thresholds behind.
+    saved = json.loads(settings.value("filters", "{}", type=str))
+    assert (saved["reciprocity"], saved["stability"], saved["max_ratio"]) == (1.0, 2.5, 0.9)
     # The user moves a threshold; loading the same model again keeps it.
     window.filter_panel.set_settings(replace(f, reciprocity=3.0))
     assert window.load_model_file(card_model)

@@ -356,6 +356,9 @@ class MainWindow(QtWidgets.QMainWindow):
         # a different model than the saved thresholds were tuned for starts from its own.
         if self.settings.value("filters_model", "", type=str) != resolved:
             self.filter_panel.set_settings(self._with_card_thresholds(model.card))
+            # Saved together, now: a session that ends without a clean close must not
+            # leave "thresholds applied" recorded beside thresholds that never were.
+            self.settings.setValue("filters", json.dumps(self.filter_panel.settings().to_dict()))
             self.settings.setValue("filters_model", resolved)
         self.settings.setValue("model_path", resolved)
         if self.message_bar.level != "error" or "model" in self.message_text():
