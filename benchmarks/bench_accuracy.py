@@ -12,7 +12,7 @@ Printed per method: mean matching accuracy (MMA: share of returned matches withi
 of the truth; for real pairs t is the symmetric epipolar distance), correct matches per
 pair, homography accuracy (mean corner error < 3 px after RANSAC) or relative-pose AUC
 at 5 / 10 / 20 degrees (essential matrix from the matches, GT intrinsics), and seconds
-per pair. UCN runs exactly as the app does (``trainer.accuracy.ucn_matcher``) with the
+per pair. UCN runs exactly as the app does (``trainer.accuracy.ucn_matchers``) with the
 thresholds from the model card unless --reciprocity / --stability are given.
 """
 from __future__ import annotations
@@ -29,11 +29,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from trainer.accuracy import (  # noqa: E402
-    STRENGTHS, THRESHOLDS, Matcher, aggregate, opencv_matcher, posed_pairs, score_pair, synthetic_pairs, ucn_matcher, xfeat_matcher,
+    STRENGTHS, THRESHOLDS, Matcher, aggregate, opencv_matcher, posed_pairs, score_pair, synthetic_pairs, ucn_matchers, xfeat_matcher,
 )
 from trainer.datasets.posed import PosedParams, find_scene_dirs, load_scene  # noqa: E402
 from ucn_gui.core.checkpoint import load_model  # noqa: E402
-from ucn_gui.core.filters import FilterSettings, default_filters  # noqa: E402
+from ucn_gui.core.filters import default_filters  # noqa: E402
 from ucn_gui.core.zoo import resolve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,8 +91,9 @@ def main() -> None:
         if args.stability is not None:
             f.stability = args.stability
         label = w if len(args.weights) > 1 else "UCN"
-        methods[f"{label}, reciprocity <= {f.reciprocity:g} px, stability <= {f.stability:g} px"] = ucn_matcher(loaded.model, f)
-        methods[f"{label}, raw nearest neighbours"] = ucn_matcher(loaded.model, None)
+        filtered, raw = ucn_matchers(loaded.model, [f, None])  # one matching run per pair for both rows
+        methods[f"{label}, reciprocity <= {f.reciprocity:g} px, stability <= {f.stability:g} px"] = filtered
+        methods[f"{label}, raw nearest neighbours"] = raw
     if not args.no_baselines:
         for kind in ("SIFT", "ORB", "AKAZE"):
             methods[f"{kind}, ratio 0.8 + mutual"] = opencv_matcher(kind)

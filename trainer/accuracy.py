@@ -29,10 +29,11 @@ import numpy as np
 import torch
 
 from ucn_gui.core.filters import FilterSettings, filter_mask
-from ucn_gui.core.image import prepare_image, read_rgb
+from ucn_gui.core.image import prepare_image, read_rgb, shrink_to_max_side
 from ucn_gui.core.matching import MatchOptions, MatchSet, match_images
 
 from .datasets.posed import Camera, Scene, fundamental_matrix, symmetric_epipolar_px
+from .geometry import relative_pose
 
 THRESHOLDS = np.arange(1, 11)  # px, for the MMA curve
 # (name, max rotation deg, zoom range, perspective corner jitter as a fraction of the side)
@@ -79,13 +80,6 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
-    f = max_side / max(rgb.shape[:2])
-    if f >= 1:
-        return rgb
-    return cv2.resize(rgb, (round(rgb.shape[1] * f), round(rgb.shape[0] * f)), interpolation=cv2.INTER_AREA)
-
-
 def synthetic_pairs(
     photos: Sequence[str | Path], per_photo: int = 1, seed: int = 2024, max_side: int = 640,
     strengths: Sequence[tuple] = STRENGTHS,
@@ -94,7 +88,7 @@ def synthetic_pairs(
     rng = np.random.default_rng(seed)
     pairs = []
     for photo in map(Path, photos):
-        rgb = _shrink(read_rgb(photo), max_side)
+        rgb = shrink_to_max_side(read_rgb(photo), max_side)
         h, w = rgb.shape[:2]
         for strength, rot, scale, persp in strengths:
             for k in range(per_photo):
@@ -121,32 +115,39 @@ def posed_pairs(scenes: Sequence[Scene], per_scene: int = 4) -> list[EvalPair]:
 Matcher = Callable[[EvalPair], tuple[np.ndarray, np.ndarray]]  # -> (N x 2 in image 0, N x 2 in image 1), original pixels
 
 
+def ucn_matchers(
+    model: torch.nn.Module, filters: Sequence[FilterSettings | None], max_side: int = 640, max_keypoints: int = 2000,
+    device: torch.device | str = "cpu",
+) -> list[Matcher]:
+    """The product's pipeline (SIFT query points, dense forward search, cycle tests), one matcher per
+    entry of ``filters`` (None: raw candidates). The matchers share one matching run per pair: asked
+    about the same pair in turn, only the first computes; the rest re-mask its candidates."""
+    last: dict = {}  # the pair matched last and its MatchSet (held, so identity is safe)
+
+    def candidates(pair: EvalPair) -> MatchSet:
+        if last.get("pair") is not pair:
+            im0, im1 = prepare_image(pair.img0, max_side), prepare_image(pair.img1, max_side)
+            _, ms = match_images(model, im0, im1, MatchOptions(max_keypoints=max_keypoints), device=device)
+            last.update(pair=pair, matches=ms)
+        return last["matches"]
+
+    def matcher(f: FilterSettings | None) -> Matcher:
+        def run(pair: EvalPair) -> tuple[np.ndarray, np.ndarray]:
+            ms = candidates(pair)
+            keep = filter_mask(ms, f) if f is not None else np.ones(len(ms), bool)
+            return ms.keypoints0[keep], ms.keypoints1[keep]
+
+        return run
+
+    return [matcher(f) for f in filters]
+
+
 def ucn_matcher(
     model: torch.nn.Module, filters: FilterSettings | None, max_side: int = 640, max_keypoints: int = 2000,
     device: torch.device | str = "cpu",
 ) -> Matcher:
-    """The product's pipeline: SIFT query points, dense forward search, cycle tests, then ``filters`` (None: raw)."""
-
-    def run(pair: EvalPair) -> tuple[np.ndarray, np.ndarray]:
-        ms = _match_cached(model, pair, max_side, max_keypoints, device)
-        keep = filter_mask(ms, filters) if filters is not None else np.ones(len(ms), bool)
-        return ms.keypoints0[keep], ms.keypoints1[keep]
-
-    return run
-
-
-_last_match: dict = {}
-
-
-def _match_cached(model: torch.nn.Module, pair: EvalPair, max_side: int, max_keypoints: int, device: torch.device | str) -> MatchSet:
-    """The last pair's MatchSet, so filtered and raw rows of one model share one matching run."""
-    key = (id(model), id(pair), max_side, max_keypoints, str(device))
-    if _last_match.get("key") != key:
-        im0, im1 = prepare_image(pair.img0, max_side), prepare_image(pair.img1, max_side)
-        _, ms = match_images(model, im0, im1, MatchOptions(max_keypoints=max_keypoints), device=device)
-        _last_match.clear()
-        _last_match.update(key=key, matches=ms)
-    return _last_match["matches"]
+    """:func:`ucn_matchers` for one set of filters."""
+    return ucn_matchers(model, [filters], max_side, max_keypoints, device)[0]
 
 
 def opencv_matcher(kind: str, max_side: int | None = None) -> Matcher:
@@ -156,7 +157,7 @@ def opencv_matcher(kind: str, max_side: int | None = None) -> Matcher:
     norm = cv2.NORM_L2 if kind == "SIFT" else cv2.NORM_HAMMING
 
     def detect(rgb: np.ndarray) -> tuple[list, np.ndarray | None, float]:
-        small = _shrink(rgb, max_side) if max_side else rgb
+        small = shrink_to_max_side(rgb, max_side)
         k, d = det.detectAndCompute(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), None)
         return k, d, rgb.shape[1] / small.shape[1]
 
@@ -236,8 +237,7 @@ def pose_error_deg(pair: EvalPair, p0: np.ndarray, p1: np.ndarray) -> float:
     if E is None or E.shape != (3, 3):
         return 180.0
     _, R, t, _ = cv2.recoverPose(E, n0, n1, np.eye(3), mask=inl)
-    R_gt = pair.cam1.R @ pair.cam0.R.T
-    t_gt = pair.cam1.t - R_gt @ pair.cam0.t
+    R_gt, t_gt = relative_pose(pair.cam0.R, pair.cam0.t, pair.cam1.R, pair.cam1.t)
     r_err = float(np.degrees(np.arccos(np.clip((np.trace(R.T @ R_gt) - 1) / 2, -1.0, 1.0))))
     t_err = _angle_deg(t.ravel(), t_gt)
     t_err = min(t_err, 180.0 - t_err)  # the sign of t from E is ambiguous

@@ -262,6 +262,7 @@ class Trainer:
             )
         self._deadline = time.perf_counter() + cfg.max_time_min * 60.0 if cfg.max_time_min > 0 else math.inf
         self.stopped_early = False
+        self.last_epoch = self.start_epoch - 1  # the last epoch trained (this run or the resumed one)
         for epoch in range(self.start_epoch, cfg.max_epoch + 1):
             t_epoch = time.perf_counter()
             self.train_epoch(epoch)
@@ -274,9 +275,9 @@ class Trainer:
                     metrics = self.validate_epoch(epoch)
                 self.end_of_epoch(epoch, metrics)
             barrier(ctx)
+            self.last_epoch = epoch
             if self.stopped_early:
                 log.info("--max_time_min %g reached after epoch %d", cfg.max_time_min, epoch)
-                self.last_epoch = epoch
                 break
         return self.finish()
 
@@ -421,8 +422,7 @@ class Trainer:
             ckpt.save_checkpoint(self.out_dir / f"final_rank{self.ctx.rank}.pth", state)
         if not self.ctx.is_main:
             return summary
-        last_epoch = getattr(self, "last_epoch", None) or max(self.start_epoch - 1, self.cfg.max_epoch)
-        final_card = self.card(self.best_metrics if self.best_epoch == last_epoch else {}, last_epoch)
+        final_card = self.card(self.best_metrics if self.best_epoch == self.last_epoch else {}, self.last_epoch)
         ckpt.export_model(self.out_dir / ckpt.FINAL_EXPORT, self.model, final_card)
         if self.best_epoch == 0:  # no validation: the final weights are the best we know
             ckpt.export_model(self.out_dir / ckpt.BEST_EXPORT, self.model, final_card)

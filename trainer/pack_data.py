@@ -17,21 +17,17 @@ from pathlib import Path
 
 import cv2
 
-from ucn_gui.core.image import read_rgb
+from ucn_gui.core.image import read_rgb, shrink_to_max_side
 
 from .datasets.homography import list_images
-from .datasets.posed import PosedDataset, PosedParams, find_scene_dirs, load_scene
+from .datasets.posed import PosedDataset, PosedParams, find_scene_dirs, load_scene, read_cameras
 
 
 def _shrink(src: Path, dst: Path, max_side: int, quality: int) -> float:
     """Write ``src`` shrunk to ``max_side`` as JPEG; returns the scale factor (new width / old width)."""
-    rgb = read_rgb(src)
-    h, w = rgb.shape[:2]
-    s = 1.0
-    if max(h, w) > max_side:
-        f = max_side / max(h, w)
-        rgb = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-        s = rgb.shape[1] / w
+    full = read_rgb(src)
+    rgb = shrink_to_max_side(full, max_side)
+    s = rgb.shape[1] / full.shape[1]
     dst.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(dst.with_suffix(".jpg")), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     return s
@@ -39,17 +35,13 @@ def _shrink(src: Path, dst: Path, max_side: int, quality: int) -> float:
 
 def pack_scene(scene: Path, out: Path, max_side: int, quality: int) -> None:
     meta = json.loads((scene / "cameras.json").read_text())
+    cameras = read_cameras(scene)  # checked, and Camera.scaled is the one rescaling rule for K
     for name, cam in meta["images"].items():
         if Path(name).suffix.lower() not in (".jpg", ".jpeg"):
             raise SystemExit(f"{scene.name}/{name}: only JPEG scenes are packed (names are kept)")
         s = _shrink(scene / "images" / name, out / "images" / name, max_side, quality)
-        K = cam["K"]
-        K[0][0] *= s
-        K[0][1] *= s
-        K[1][1] *= s
-        K[0][2] = (K[0][2] + 0.5) * s - 0.5  # pixel centres stay aligned
-        K[1][2] = (K[1][2] + 0.5) * s - 0.5
-        cam["width"], cam["height"] = round(cam["width"] * s), round(cam["height"] * s)
+        small = cameras[name].scaled(s)
+        cam["K"], cam["width"], cam["height"] = small.K.tolist(), small.width, small.height
     meta["note"] = f"{meta.get('note', '')} Shrunk to {max_side} px by trainer.pack_data; K rescaled.".strip()
     (out / "cameras.json").write_text(json.dumps(meta))
     if (scene / "pairs.txt").is_file():

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ucn_gui.core.image import ImageLoadError, read_rgb
+from ucn_gui.core.image import ImageLoadError, read_rgb, shrink_to_max_side
 
 from .common import IMAGE_SUFFIXES, Key, KeyedOrder, Skipped, sample_rng
 
@@ -133,11 +133,7 @@ class HomographyDataset:
             return self._cache[path]
         rgb = read_rgb(path)
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        m = self.params.max_image_side
-        if m and max(gray.shape) > m:
-            f = m / max(gray.shape)
-            gray = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))), interpolation=cv2.INTER_AREA)
-        gray = gray.astype(np.float32) / 255.0
+        gray = shrink_to_max_side(gray, self.params.max_image_side).astype(np.float32) / 255.0
         self._cache[path] = gray
         if len(self._cache) > self.CACHE_SIZE:
             self._cache.popitem(last=False)

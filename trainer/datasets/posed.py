@@ -33,9 +33,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ucn_gui.core.image import ImageLoadError, read_rgb
+from ucn_gui.core.image import ImageLoadError, read_rgb, shrink_to_max_side
 
-from ..geometry import skew
+from ..geometry import relative_pose, skew, symmetric_epipolar_distance
 from .common import Key, KeyedOrder, Skipped, sample_rng
 from .homography import HomographyParams, photometric
 
@@ -79,8 +79,7 @@ class Scene:
 
 def fundamental_matrix(cam0: Camera, cam1: Camera) -> np.ndarray:
     """F with x1^T F x0 = 0 for homogeneous pixels x0 of cam0 and x1 of cam1."""
-    R = cam1.R @ cam0.R.T
-    t = cam1.t - R @ cam0.t
+    R, t = relative_pose(cam0.R, cam0.t, cam1.R, cam1.t)
     return np.linalg.inv(cam1.K).T @ skew(t) @ R @ np.linalg.inv(cam0.K)
 
 
@@ -88,10 +87,7 @@ def symmetric_epipolar_px(F: np.ndarray, xy0: np.ndarray, xy1: np.ndarray) -> np
     """N: mean of the distances of x1 to the line F x0 and of x0 to the line F^T x1, in pixels."""
     h0 = np.concatenate([xy0, np.ones((len(xy0), 1))], 1)
     h1 = np.concatenate([xy1, np.ones((len(xy1), 1))], 1)
-    l1 = h0 @ F.T
-    l0 = h1 @ F
-    r = np.abs(np.sum(l1 * h1, 1))
-    return 0.5 * (r / np.sqrt(l1[:, 0] ** 2 + l1[:, 1] ** 2 + 1e-12) + r / np.sqrt(l0[:, 0] ** 2 + l0[:, 1] ** 2 + 1e-12))
+    return 0.5 * symmetric_epipolar_distance(F, h0, h1)  # the sum of both distances, for F as for E
 
 
 def _matrix(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -248,14 +244,9 @@ class PosedDataset:
         if path in self._images:
             self._images.move_to_end(path)
             return self._images[path]
-        gray = cv2.cvtColor(read_rgb(path), cv2.COLOR_RGB2GRAY)
-        s = 1.0
-        m = self.params.max_image_side
-        if m and max(gray.shape) > m:
-            f = m / max(gray.shape)
-            w0 = gray.shape[1]
-            gray = cv2.resize(gray, (round(gray.shape[1] * f), round(gray.shape[0] * f)), interpolation=cv2.INTER_AREA)
-            s = gray.shape[1] / w0
+        full = cv2.cvtColor(read_rgb(path), cv2.COLOR_RGB2GRAY)
+        gray = shrink_to_max_side(full, self.params.max_image_side)
+        s = gray.shape[1] / full.shape[1]
         self._images[path] = (gray, s)
         if len(self._images) > self.IMAGE_CACHE:
             self._images.popitem(last=False)

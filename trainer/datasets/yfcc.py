@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ucn_gui.core.image import ImageLoadError, read_rgb
+from ucn_gui.core.image import ImageLoadError, read_rgb, shrink_to_max_side
 
 from ..geometry import essential_matrix, normalize_keypoints, parse_calibration, symmetric_epipolar_distance
 from .common import Key, KeyedOrder, Skipped
@@ -58,11 +58,7 @@ def sift_match(gray0: np.ndarray, gray1: np.ndarray, params: YFCCParams) -> np.n
 
 
 def _shrink(gray: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    if not max_side or max(gray.shape) <= max_side:
-        return gray, 1.0
-    f = max_side / max(gray.shape)
-    size = (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f)))
-    small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    small = shrink_to_max_side(gray, max_side)
     return small, small.shape[1] / gray.shape[1]
 
 

@@ -233,6 +233,17 @@ def load_image(path: str | os.PathLike, max_side: int | None = None, keep_side: 
     return prepare_image(rgb, max_side=max_side, path=path, original_size=original)
 
 
+def shrink_to_max_side(img: np.ndarray, max_side: int | None) -> np.ndarray:
+    """``img`` (H x W or H x W x C) resized with area averaging so its long side is at most
+    ``max_side``; returned unchanged when it already fits or ``max_side`` is 0 / None.
+    The one rule every network, training and display copy follows."""
+    h, w = img.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return img
+    f = max_side / max(h, w)
+    return cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
 def prepare_image(
     rgb: np.ndarray,
     max_side: int | None = None,
@@ -244,11 +255,7 @@ def prepare_image(
     original_size: (width, height) of the photo ``rgb`` was reduced from, if it was.
     """
     h, w = rgb.shape[:2]
-    small = rgb
-    if max_side is not None and max(h, w) > max_side:
-        f = max_side / max(h, w)
-        nw, nh = max(1, round(w * f)), max(1, round(h * f))
-        small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+    small = shrink_to_max_side(rgb, max_side)
     full = original_size if original_size is not None and tuple(original_size) != (w, h) else None
     ow, oh = full or (w, h)
     scale = (ow / small.shape[1], oh / small.shape[0])

@@ -16,12 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore
 
-from ucn_gui.core.image import ImageLoadError, LoadedImage, load_image
+from ucn_gui.core.image import ImageLoadError, LoadedImage, load_image, shrink_to_max_side
 
 DISPLAY_MAX_SIDE = 4096  # the window shows at most this long side (drawn scaled to the photo's own pixels)
 
@@ -34,12 +33,7 @@ class OpenedImage:
 
 def display_copy(rgb: np.ndarray, max_side: int | None = None) -> np.ndarray:
     """``rgb`` shrunk to at most ``max_side`` (default DISPLAY_MAX_SIDE) on its long side."""
-    max_side = max_side or DISPLAY_MAX_SIDE
-    h, w = rgb.shape[:2]
-    if max(h, w) <= max_side:
-        return rgb
-    f = max_side / max(h, w)
-    return cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    return shrink_to_max_side(rgb, max_side or DISPLAY_MAX_SIDE)
 
 
 def open_image(path: Path, keep_side: int, max_side: int | None) -> OpenedImage:
