@@ -195,3 +195,41 @@ def test_precomputed_positives_are_read_back_and_ignored_when_settings_differ(tm
     # A damaged cache is ignored, not trusted.
     (scene_dir / "positives.npz").write_bytes(b"PK\x03\x04 broken")
     assert PosedDataset([load_scene(scene_dir, params)], params).cached_pairs == 0
+
+
+def test_estimated_geometry_recovers_the_cameras_epipolar_test(tmp_path: Path) -> None:
+    """trainer.estimate_pairs on a real scene's photos (cameras hidden) gives an F whose positives
+    agree with the ground-truth cameras; the scene is read through the same --posed_dir path."""
+    from trainer.estimate_pairs import main as estimate
+
+    photos = tmp_path / "fountain"
+    shutil.copytree(FOUNTAIN / "images", photos)
+    for extra in sorted(photos.glob("*.jpg"))[4:]:  # four views keep the test short
+        extra.unlink()
+    assert estimate(["--photos", str(photos), "--out", str(tmp_path / "est"), "--sift-side", "640", "--keypoints", "4000"]) == 0
+    params = PosedParams(crop_size=0, max_image_side=480)  # read smaller than stored: F is rescaled
+    (est,) = split_scenes([tmp_path / "est"], [], params)[0]
+    assert est.name == "est_fountain" and not est.cameras and len(est.pairs) >= 3
+    truth = load_scene(FOUNTAIN, params)
+    ds = PosedDataset([est], params)
+    for a, b in est.pairs:
+        got = ds.positives(est, b, a)  # the reverse order uses F transposed
+        assert len(got["pairs"]) >= 50
+        s0, s1 = ds.image(est.image_path(b))[1], ds.image(est.image_path(a))[1]
+        F_true = truth.fundamental(b, a, s0, s1)
+        res = symmetric_epipolar_px(F_true, got["pairs"][:, :2].astype(float), got["pairs"][:, 2:].astype(float))
+        assert np.median(res) < 1.0 and np.mean(res < 2.0) > 0.9
+
+
+def test_a_scene_of_unrelated_photos_gets_no_pairs(tmp_path: Path) -> None:
+    from trainer.estimate_pairs import main as estimate
+
+    photos = tmp_path / "mixed"
+    photos.mkdir()
+    for scene in ("strecha_fountain_p11", "nerd_mother_child", "middlebury_dino_sparse_ring"):
+        shutil.copy(next((POSED / scene / "images").glob("*.jpg")), photos / f"{scene}.jpg")
+    estimate(["--photos", str(photos), "--out", str(tmp_path / "est"), "--sift-side", "640"])
+    doc = json.loads((tmp_path / "est" / "est_mixed" / "fundamentals.json").read_text())
+    assert doc["pairs"] == [] and sum(doc["rejected"].values()) == 3
+    with pytest.raises(SceneError, match="est_mixed.*lists no pairs"):
+        load_scene(tmp_path / "est" / "est_mixed", PosedParams())

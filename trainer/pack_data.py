@@ -4,7 +4,8 @@
         --out .gpudata --max-side 640
 
 Posed scenes keep their layout (images/, cameras.json with K rescaled to the
-shrunk images, pairs.txt); photo folders become ``photos/<name>/``. JPEG quality 90.
+shrunk images, pairs.txt); scenes of estimated geometry (trainer.estimate_pairs,
+already at the training size) are copied; photo folders become ``photos/<name>/``. JPEG quality 90.
 The trainer reads the result with ``--posed_dir OUT/posed --data_dir OUT/photos``.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import cv2
 from ucn_gui.core.image import read_rgb, shrink_to_max_side
 
 from .datasets.homography import list_images
-from .datasets.posed import PosedDataset, PosedParams, find_scene_dirs, load_scene, read_cameras
+from .datasets.posed import FUNDAMENTALS_FILE, PosedDataset, PosedParams, find_scene_dirs, load_scene, read_cameras
 
 
 def _shrink(src: Path, dst: Path, max_side: int, quality: int) -> float:
@@ -34,6 +35,10 @@ def _shrink(src: Path, dst: Path, max_side: int, quality: int) -> float:
 
 
 def pack_scene(scene: Path, out: Path, max_side: int, quality: int) -> None:
+    if not (scene / "cameras.json").is_file():  # estimated geometry (trainer.estimate_pairs): already small
+        shutil.copytree(scene / "images", out / "images", dirs_exist_ok=True)
+        shutil.copyfile(scene / FUNDAMENTALS_FILE, out / FUNDAMENTALS_FILE)
+        return
     meta = json.loads((scene / "cameras.json").read_text())
     cameras = read_cameras(scene)  # checked, and Camera.scaled is the one rescaling rule for K
     for name, cam in meta["images"].items():

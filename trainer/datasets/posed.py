@@ -41,6 +41,7 @@ from .homography import HomographyParams, photometric
 
 
 POSITIVES_FILE = "positives.npz"
+FUNDAMENTALS_FILE = "fundamentals.json"  # scenes without cameras: trainer.estimate_pairs
 
 
 class SceneError(ValueError):
@@ -68,13 +69,28 @@ class Camera:
 
 @dataclass
 class Scene:
+    """A place seen from several views: known cameras, or (``fundamentals``) only each pair's estimated F."""
+
     name: str
     root: Path
     cameras: dict[str, Camera]
     pairs: list[tuple[str, str]] = field(default_factory=list)
+    fundamentals: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (a, b) -> F of the stored images
 
     def image_path(self, name: str) -> Path:
         return self.root / "images" / name
+
+    def fundamental(self, a: str, b: str, s0: float = 1.0, s1: float = 1.0) -> np.ndarray:
+        """F (x1^T F x0 = 0) for images a and b resized by s0 and s1 from the stored ones."""
+        if a in self.cameras and b in self.cameras:
+            return fundamental_matrix(self.cameras[a].scaled(s0), self.cameras[b].scaled(s1))
+        F = self.fundamentals[(a, b)] if (a, b) in self.fundamentals else self.fundamentals[(b, a)].T
+        return _resized_to_stored(s1).T @ F @ _resized_to_stored(s0)
+
+
+def _resized_to_stored(s: float) -> np.ndarray:
+    """3 x 3 map from pixels of an image resized by s to pixels of the stored one (pixel centres aligned)."""
+    return np.array([[1 / s, 0, 0.5 / s - 0.5], [0, 1 / s, 0.5 / s - 0.5], [0, 0, 1]])
 
 
 def fundamental_matrix(cam0: Camera, cam1: Camera) -> np.ndarray:
@@ -167,8 +183,28 @@ def read_pairs(scene_dir: Path, cams: dict[str, Camera], params: PosedParams) ->
     return pairs
 
 
+def read_fundamentals(scene_dir: Path) -> Scene:
+    """A scene of ``fundamentals.json`` (written by trainer.estimate_pairs): pairs with estimated F, no cameras."""
+    path = scene_dir / FUNDAMENTALS_FILE
+    try:
+        doc = json.loads(path.read_text())
+        fundamentals = {(p["image0"], p["image1"]): _matrix(p["F"], (3, 3), f"{p['image0']} / {p['image1']}: F")
+                        for p in doc["pairs"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SceneError(f"scene {scene_dir.name}: malformed {FUNDAMENTALS_FILE} ({type(exc).__name__}: {exc})") from None
+    missing = sorted({n for pair in fundamentals for n in pair if not (scene_dir / "images" / n).is_file()})
+    if missing:
+        raise SceneError(f"scene {scene_dir.name}: {len(missing)} image(s) of {FUNDAMENTALS_FILE} are missing "
+                         f"from images/ (e.g. {missing[0]})")
+    if not fundamentals:
+        raise SceneError(f"scene {scene_dir.name}: {FUNDAMENTALS_FILE} lists no pairs")
+    return Scene(scene_dir.name, scene_dir, {}, sorted(fundamentals), fundamentals)
+
+
 def load_scene(scene_dir: str | os.PathLike, params: PosedParams) -> Scene:
     scene_dir = Path(scene_dir)
+    if not (scene_dir / "cameras.json").is_file() and (scene_dir / FUNDAMENTALS_FILE).is_file():
+        return read_fundamentals(scene_dir)
     cams = read_cameras(scene_dir)
     pairs = read_pairs(scene_dir, cams, params)
     if not pairs:
@@ -176,14 +212,18 @@ def load_scene(scene_dir: str | os.PathLike, params: PosedParams) -> Scene:
     return Scene(scene_dir.name, scene_dir, cams, pairs)
 
 
+def _is_scene(folder: Path) -> bool:
+    return (folder / "cameras.json").is_file() or (folder / FUNDAMENTALS_FILE).is_file()
+
+
 def find_scene_dirs(roots: Sequence[str | os.PathLike]) -> list[Path]:
-    """Scene folders: each root that has cameras.json, else its subfolders that do."""
+    """Scene folders: each root that has cameras.json (or fundamentals.json), else its subfolders that do."""
     found: list[Path] = []
     for root in map(Path, roots):
-        if (root / "cameras.json").is_file():
+        if _is_scene(root):
             found.append(root)
         elif root.is_dir():
-            found.extend(sorted(p for p in root.iterdir() if (p / "cameras.json").is_file()))
+            found.extend(sorted(p for p in root.iterdir() if _is_scene(p)))
         else:
             raise SceneError(f"{root}: no such folder")
     return found
@@ -275,7 +315,7 @@ class PosedDataset:
         cached = self._positives.get((scene.name, a, b))
         if cached is not None:
             return {"gray0": gray0, "gray1": gray1, "pairs": cached[0], "residual_px": cached[1], "matches": cached[2]}
-        cam0, cam1 = scene.cameras[a].scaled(s0), scene.cameras[b].scaled(s1)
+        F = scene.fundamental(a, b, s0, s1)
         xy0, d0 = self.sift(p0, gray0)
         xy1, d1 = self.sift(p1, gray1)
         empty = {"gray0": gray0, "gray1": gray1, "pairs": np.zeros((0, 4), np.float32), "residual_px": np.zeros(0), "matches": 0}
@@ -288,7 +328,7 @@ class PosedDataset:
         q = np.array([m.queryIdx for m in good])
         t = np.array([m.trainIdx for m in good])
         m0, m1 = xy0[q], xy1[t]
-        res = symmetric_epipolar_px(fundamental_matrix(cam0, cam1), m0, m1)
+        res = symmetric_epipolar_px(F, m0, m1)
         ok = res < self.params.epipolar_threshold
         pairs = np.concatenate([m0[ok], m1[ok]], 1).astype(np.float32)
         self._positives[(scene.name, a, b)] = (pairs, res[ok], len(good))
