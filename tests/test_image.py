@@ -155,3 +155,61 @@ def test_reduced_decode_honours_exif_orientation(tmp_path, photo, ext):
     upright = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
     ref = cv2.resize(upright, (496, 744), interpolation=cv2.INTER_AREA)
     assert np.abs(img.rgb.astype(int) - ref.astype(int)).mean() < 4.0
+
+
+def _network_input(array) -> np.ndarray:
+    return prepare_image(array).gray
+
+
+@pytest.mark.parametrize("convert", [
+    pytest.param(lambda rgb: rgb.astype(np.float32) / 255.0, id="float32 in [0, 1]"),
+    pytest.param(lambda rgb: rgb.astype(np.float64) / 255.0, id="float64 in [0, 1]"),
+    pytest.param(lambda rgb: rgb.astype(np.uint16) * 257, id="uint16"),
+    pytest.param(lambda rgb: np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), id="RGBA"),
+    pytest.param(lambda rgb: __import__("torch").from_numpy(rgb.copy()), id="torch uint8"),
+    pytest.param(lambda rgb: __import__("torch").from_numpy(rgb.astype(np.float32) / 255.0), id="torch float"),
+])
+def test_every_accepted_array_gives_the_network_the_same_picture(photo, convert):
+    want = _network_input(photo)
+    got = _network_input(convert(photo))
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1.5 / 255  # one grey level of rounding
+
+
+def test_grey_arrays_are_accepted(photo):
+    grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    for a in (grey, grey[:, :, None], grey.astype(np.float32) / 255.0):
+        assert np.abs(_network_input(a) - _network_input(photo)).max() <= 1.5 / 255
+
+
+@pytest.mark.parametrize("bad, words", [
+    (np.full((40, 50, 3), 200.0, np.float32), "float values span [200, 200]"),
+    (np.full((40, 50), np.nan, np.float32), "float values span"),
+    (np.zeros((40, 50, 3), np.int64), "dtype int64"),
+    (np.zeros((3, 40, 50), np.uint8), "shape 3x40x50"),
+    (np.zeros((0, 50, 3), np.uint8), "shape 0x50x3"),
+    ([[1, 2], [3, 4]], "got list"),
+])
+def test_other_arrays_are_refused_saying_what_was_given(bad, words):
+    with pytest.raises(ValueError) as info:
+        prepare_image(bad, path="left.png")
+    msg = str(info.value)
+    assert msg.startswith("left.png:") and words in msg and "accepted: uint8, uint16 or float in [0, 1]" in msg
+
+
+def test_float_tiff_in_0_255_loads_as_the_picture_not_white(tmp_path, photo):
+    path = tmp_path / "float255.tif"
+    assert cv2.imwrite(str(path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR).astype(np.float32))
+    got = read_rgb(path)
+    assert abs(float(got.mean()) - float(photo.mean())) < 8  # scaled by its own bright end, not clipped to white
+    assert np.corrcoef(got.ravel(), photo.ravel())[0, 1] > 0.99
+
+
+def test_radiance_hdr_size_is_read_before_decoding(tmp_path, photo):
+    small = tmp_path / "small.hdr"
+    assert cv2.imwrite(str(small), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR).astype(np.float32) / 64.0)
+    assert read_rgb(small).shape == photo.shape  # linear radiance, scaled to be visible
+    huge = tmp_path / "huge.hdr"  # a header claiming 20000 x 20000 and a few bytes of pixels
+    huge.write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 20000 +X 20000\n" + bytes(64))
+    with pytest.raises(ImageLoadError, match=r"huge\.hdr: 20000x20000 = 400 MP is too large"):
+        read_rgb(huge)

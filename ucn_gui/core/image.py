@@ -159,8 +159,10 @@ class _Header:
 
 
 def _read_header(path: Path) -> _Header | None:
-    """Size, format and EXIF orientation from the header alone (Pillow), so that a
-    decompression bomb is refused before decoding; None when Pillow cannot read it."""
+    """Size, format and EXIF orientation from the header alone, so that a decompression
+    bomb is refused before decoding: Pillow's reader, else the text headers of the two
+    float formats OpenCV decodes and Pillow cannot (Radiance HDR, PFM); None when
+    neither can tell (OpenCV then gets its chance and will say if it fails)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit below says it
@@ -175,7 +177,10 @@ def _read_header(path: Path) -> _Header | None:
     except Image.DecompressionBombError as exc:  # far above even Pillow's raised limit
         raise ImageLoadError(f"{path}: too large to open ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError):
-        return None  # Pillow cannot tell; OpenCV gets its chance and will say if it fails
+        size = _float_format_size(path)
+        if size is None:
+            return None
+        (w, h), fmt, orientation = size, None, 1  # format None: decoded whole, shrunk afterwards
     if w * h > MAX_PIXELS:
         raise ImageLoadError(f"{path}: {w}x{h} = {w * h / 1e6:.0f} MP is too large (the limit is {MAX_PIXELS / 1e6:.0f} MP)")
     if w == 0 or h == 0:
@@ -183,18 +188,97 @@ def _read_header(path: Path) -> _Header | None:
     return _Header((w, h), fmt, orientation)
 
 
-def _to_uint8_rgb(img: np.ndarray) -> np.ndarray:
+def _float_format_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a Radiance HDR or PFM text header, None for anything else."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    if head.startswith((b"#?RADIANCE", b"#?RGBE")):
+        # Header lines, a blank line, then the resolution: "-Y 9000 +X 12000" (or +Y / -X variants).
+        _, sep, rest = head.partition(b"\n\n")
+        parts = rest.split(b"\n", 1)[0].split() if sep else []
+        if len(parts) == 4 and parts[0][1:] in (b"Y", b"X") and parts[2][1:] in (b"Y", b"X"):
+            try:
+                a, b = int(parts[1]), int(parts[3])
+            except ValueError:
+                return None
+            return (b, a) if parts[0][1:] == b"Y" else (a, b)
+        return None
+    if head[:3] in (b"PF\n", b"Pf\n"):
+        dims = head[3:].split(b"\n", 1)[0].split()
+        try:
+            return (int(dims[0]), int(dims[1])) if len(dims) == 2 else None
+        except ValueError:
+            return None
+    return None
+
+
+ACCEPTED_ARRAYS = "uint8, uint16 or float in [0, 1]; H x W (grey), H x W x 1, x 3 (RGB) or x 4 (RGBA); numpy or torch"
+
+
+def _file_depth_to_uint8(img: np.ndarray) -> np.ndarray:
+    """A decoded file's pixels (any depth OpenCV returns) -> uint8, keeping the picture visible.
+
+    Floats: [0, 1] is taken as is; anything brighter (a float TIFF in 0-255, a Radiance
+    HDR's linear radiance) is scaled so its 99.9th percentile is white, so that a few hot
+    pixels do not darken the rest."""
+    if img.dtype == np.uint8:
+        return img
     if img.dtype == np.uint16:
-        img = (img / 257.0).round().astype(np.uint8)
-    elif img.dtype in (np.float32, np.float64):
-        img = np.clip(img * 255.0, 0, 255).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+        return (img / 257.0).round().astype(np.uint8)
+    if img.dtype in (np.float16, np.float32, np.float64):
+        f = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(f.max()) if f.size else 0.0
+        if top > 1.0:
+            f = f / max(float(np.percentile(f, 99.9)), 1e-6)
+        return (np.clip(f, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)  # int8/int16/int32: stretch
+
+
+def _to_uint8_rgb(img: np.ndarray) -> np.ndarray:
+    """OpenCV's decoded BGR / BGRA / grey of any depth -> H x W x 3 uint8 RGB."""
+    img = _file_depth_to_uint8(img)
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:
         return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
+
+
+def as_rgb_uint8(image: np.ndarray | torch.Tensor, what: str = "image") -> np.ndarray:
+    """An image array from the Python API -> H x W x 3 uint8 RGB, or ValueError saying what was given.
+
+    Accepted (ACCEPTED_ARRAYS): uint8; uint16 (full 16-bit range); float in [0, 1];
+    grey, RGB or RGBA (alpha is dropped: the network sees intensities only); numpy
+    arrays or CPU/GPU torch tensors laid out H x W (x C). Anything else - other dtypes,
+    floats outside [0, 1] or not finite, C x H x W, empty - is refused rather than guessed."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{what}: expected a numpy array or torch tensor, got {type(image).__name__} (accepted: {ACCEPTED_ARRAYS})")
+    a = image
+    shape = "x".join(map(str, a.shape))
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))) or a.size == 0:
+        raise ValueError(f"{what}: shape {shape} is not an image (accepted: {ACCEPTED_ARRAYS})")
+    if a.dtype == np.uint8:
+        out = a
+    elif a.dtype == np.uint16:
+        out = (a / 257.0).round().astype(np.uint8)
+    elif a.dtype in (np.float16, np.float32, np.float64):
+        lo, hi = float(np.min(a)), float(np.max(a))
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1e-3 or hi > 1.0 + 1e-3:
+            raise ValueError(f"{what}: float values span [{lo:.4g}, {hi:.4g}]; floats must lie in [0, 1] "
+                             f"(divide 0-255 data by 255) (accepted: {ACCEPTED_ARRAYS})")
+        out = (np.clip(a, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    else:
+        raise ValueError(f"{what}: dtype {a.dtype} is not accepted (accepted: {ACCEPTED_ARRAYS})")
+    if out.ndim == 2:
+        return cv2.cvtColor(out, cv2.COLOR_GRAY2RGB)
+    return np.ascontiguousarray(out[:, :, :3])
 
 
 # EXIF orientation tag -> the array operation that makes the image upright.
@@ -250,10 +334,12 @@ def prepare_image(
     path: str | os.PathLike = "<array>",
     original_size: tuple[int, int] | None = None,
 ) -> LoadedImage:
-    """Same as load_image for an H x W x 3 uint8 array already in memory.
+    """Same as load_image for an image already in memory (any of ACCEPTED_ARRAYS, see
+    :func:`as_rgb_uint8`; ValueError naming ``path`` for anything else).
 
     original_size: (width, height) of the photo ``rgb`` was reduced from, if it was.
     """
+    rgb = as_rgb_uint8(rgb, what=str(path))
     h, w = rgb.shape[:2]
     small = shrink_to_max_side(rgb, max_side)
     full = original_size if original_size is not None and tuple(original_size) != (w, h) else None
