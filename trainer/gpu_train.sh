@@ -2,7 +2,8 @@
 # The prepared GPU run: warm-start from the bundled default model and train on real posed
 # pairs mixed with homography pairs, for MINUTES minutes (default 8), on whatever GPU is there.
 #
-#   python -m trainer.pack_data --posed ../shared/data/posed --photos PHOTO_FOLDERS... --out .gpudata   # once, here
+#   python -m trainer.estimate_pairs --photos UNPOSED_PHOTO_FOLDERS... --out .estdata          # once, here
+#   python -m trainer.pack_data --posed ../shared/data/posed .estdata --photos PHOTO_FOLDERS... --out .gpudata   # once, here
 #   bash trainer/gpu_train.sh [extra trainer flags]         # on the GPU machine (carry .gpudata)
 #
 # Results go to runs/gpu; the files worth keeping are copied to $OUT (when set) every
