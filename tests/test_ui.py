@@ -18,7 +18,7 @@ import pytest
 from PySide6 import QtCore, QtGui
 
 from ucn_gui.core.checkpoint import save_model
-from ucn_gui.core.export import load_matches, match_columns
+from ucn_gui.core.match_files import load_matches, match_columns
 from ucn_gui.core.filters import FilterSettings, apply_filters
 from ucn_gui.core.matching import MatchOptions, similarity_map
 from ucn_gui.core.model import build_model

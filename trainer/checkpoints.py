@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from ucn_gui.core.checkpoint import atomic_write, save_model
+from ucn_gui.core.checkpoint import save_model
+from ucn_gui.core.files import atomic_write
 from ucn_gui.core.model import ResUNet2
 
 LATEST = "checkpoint.pth"

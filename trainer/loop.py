@@ -23,7 +23,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ucn_gui.core.checkpoint import load_model, remove_stale_temp_files
+from ucn_gui.core.checkpoint import load_model
+from ucn_gui.core.files import remove_stale_temp_files
 from ucn_gui.core.model import build_model
 from ucn_gui.core.precision import autocast, resolve_precision
 

@@ -68,7 +68,8 @@ def _device(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .core.export import MATCH_FORMATS, PICTURE_FORMATS
+    from .core.drawing import PICTURE_FORMATS
+    from .core.match_files import MATCH_FORMATS
     from .core.keypoints import KEYPOINT_MODES
     from .core.precision import PRECISIONS
 
@@ -145,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     from .core import resources
     from .core.checkpoint import CheckpointError, ModelOutputError, load_model
     from .core.devices import choose_device
-    from .core.export import MATCH_FORMATS, PICTURE_FORMATS, OutputPathError, check_output_paths, draw_matches, save_matches, save_picture
+    from .core.drawing import PICTURE_FORMATS, draw_matches, save_picture
+    from .core.files import OutputPathError, check_output_paths
+    from .core.match_files import MATCH_FORMATS, save_matches
     from .core.filters import FilterSettings, apply_filters, default_filters
     from .core.image import DISPLAY_SIDE, ImageLoadError, load_image
     from .core.keypoints import QueryPointsError, check_query_points, read_points_file

@@ -327,7 +327,7 @@ class PosedDataset:
 
     def save_positive_cache(self, scene: Scene) -> Path:
         """Compute the positives of every pair of ``scene`` and write them beside its cameras.json (atomically)."""
-        from ucn_gui.core.checkpoint import atomic_write
+        from ucn_gui.core.files import atomic_write
 
         arrays: dict[str, np.ndarray] = {"meta": np.array(self._cache_meta())}
         for a, b in scene.pairs:

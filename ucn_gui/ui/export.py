@@ -2,7 +2,7 @@
 (at most EXPORT_MAX_SIDE pixels on its long side: two 12,000-px photos side by side
 would otherwise need a 3 GB image).
 
-Matches themselves are written by ``ucn_gui.core.export.save_matches`` (same
+Matches themselves are written by ``ucn_gui.core.match_files.save_matches`` (same
 columns as ``ucn-match``); this module only renders the current picture, in a
 private QGraphicsScene so the on-screen zoom, pan and clipping do not matter.
 """

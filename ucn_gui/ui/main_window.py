@@ -20,7 +20,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ucn_gui.core import resources, zoo
 from ucn_gui.core.checkpoint import CheckpointError, LoadedModel, load_model
-from ucn_gui.core.export import save_matches
+from ucn_gui.core.match_files import save_matches
 from ucn_gui.core.filters import FilterSettings, apply_filters, default_filters, filter_mask
 from ucn_gui.core.image import DISPLAY_SIDE, LoadedImage
 from ucn_gui.core.matching import MatchOptions, similarity_map
