@@ -251,7 +251,7 @@ def test_close_during_run_ends_within_two_seconds(qtbot, window, model_path):
     elapsed = time.perf_counter() - start
     print(f"closed in {elapsed:.3f} s")
     assert elapsed < 2.0
-    assert not window.runner._thread.isRunning()
+    assert not window.runner.running
 
 
 def test_cuda_out_of_memory_falls_back_to_cpu(qtbot, window, model_path, monkeypatch):
@@ -488,9 +488,8 @@ def test_cancel_during_every_pixel_run_idles_the_worker_quickly(qtbot, window, m
     assert window.load_model_file(model_path)
     stages = []
     window.runner.progress.connect(lambda stage, _f: stages.append(stage))
-    worker_done = []
-    window.runner._worker.cancelled.connect(lambda rid: worker_done.append(time.perf_counter()))
-    window.runner._worker.finished.connect(lambda r: worker_done.append(-1.0))
+    worker_done = []  # when the worker ended the run: > 0 cancelled, -1 finished
+    window.runner.settled.connect(lambda _rid, how: worker_done.append(time.perf_counter() if how == "cancelled" else -1.0))
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG1))
     qtbot.waitUntil(lambda: "forward search" in stages, timeout=RUN_TIMEOUT_MS)
     qtbot.wait(300)  # well into the search of 175,000 query points
@@ -510,8 +509,8 @@ def test_photos_decode_off_the_gui_thread(qtbot, window, monkeypatch):
     from ucn_gui.ui import loader
 
     threads = []
-    real = loader.load_image
-    monkeypatch.setattr(loader, "load_image", lambda *a, **k: threads.append(threading.current_thread()) or real(*a, **k))
+    real = loader.open_photo
+    monkeypatch.setattr(loader, "open_photo", lambda *a, **k: threads.append(threading.current_thread()) or real(*a, **k))
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG1))
     assert len(threads) == 2 and threading.main_thread() not in threads
 
@@ -520,11 +519,10 @@ def test_large_photo_shown_reduced_matched_in_its_own_pixels(qtbot, window, mode
     import cv2
 
     from ucn_gui.core.image import read_rgb
-    from ucn_gui.ui import loader, main_window
+    from ucn_gui.ui import loader
 
-    # Scaled-down limits so that a 2400 x 1600 photo plays the part of a huge one.
-    monkeypatch.setattr(main_window, "DISPLAY_SIDE", 500)
-    monkeypatch.setattr(loader, "DISPLAY_MAX_SIDE", 400)
+    # A scaled-down limit so that a 2400 x 1600 photo plays the part of a huge one.
+    monkeypatch.setattr(loader, "DISPLAY_SIDE", 400)
     big = tmp_path / "big.jpg"
     cv2.imwrite(str(big), cv2.resize(cv2.imread(str(IMG0)), (2400, 1600), interpolation=cv2.INTER_LINEAR))
     assert read_rgb(big).shape == (1600, 2400, 3)

@@ -22,7 +22,8 @@ from ucn_gui.core import resources, zoo
 from ucn_gui.core.checkpoint import CheckpointError, LoadedModel, load_model
 from ucn_gui.core.match_files import save_matches
 from ucn_gui.core.filters import FilterSettings, apply_filters, default_filters, filter_mask
-from ucn_gui.core.image import DISPLAY_SIDE, LoadedImage
+from ucn_gui.core.image import Photo
+from ucn_gui.core.settings import ComputeSettings
 from ucn_gui.core.matching import MatchOptions, similarity_map
 
 from .compute_panel import ComputePanel
@@ -77,7 +78,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setAcceptDrops(False)  # drops belong to the pair view, which knows the side
         self.settings = settings if settings is not None else QtCore.QSettings("ucn-viewer", "UCN Viewer")
 
-        self.images: list[LoadedImage | None] = [None, None]
+        self.images: list[Photo | None] = [None, None]
         self._displays: list[object] = [None, None]  # what the view shows of each photo (at most 4096 px)
         self._load_notices: dict[int, str] = {}  # load id -> message to show once it succeeded
         self.model: LoadedModel | None = None
@@ -254,8 +255,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _load(self, paths: dict[int, str | Path], notice: str | None = None) -> int:
         """Open photos on the loader's thread (decoded reduced when huge: the window keeps at
         least 4096 px, or the network's size if larger); they replace their sides when done."""
-        keep = max(DISPLAY_SIDE, self.compute_panel.max_image_side())
-        load_id = self.loader.load(paths, keep, self.compute_panel.max_image_side())
+        load_id = self.loader.load(paths, self.compute_panel.max_image_side())
         if notice:
             self._load_notices[load_id] = notice
         names = " and ".join(Path(p).name for p in paths.values())
@@ -422,15 +422,9 @@ class MainWindow(QtWidgets.QMainWindow):
             )
             return None
         self.clear_query()
-        request = MatchRequest(
-            model=self.model,
-            image0=self.images[0],
-            image1=self.images[1],
-            max_side=self.compute_panel.max_image_side(),
-            options=self.compute_panel.options(),
-            device=self.compute_panel.device_name(),
-            precision=self.compute_panel.precision_name(),
-        )
+        compute = ComputeSettings(self.compute_panel.device_name(), self.compute_panel.max_image_side(),
+                                  self.compute_panel.precision_name(), self.compute_panel.options())
+        request = MatchRequest(self.model, self.images[0], self.images[1], compute)
         return self.runner.submit(request)
 
     def cancel(self) -> None:
