@@ -307,8 +307,10 @@ def test_hover_shows_scores_of_the_match(matched):
     x, y = matched.result.matches.keypoints1[idx]
     view = matched.pair_view
     scene_pos = view.vb.mapViewToScene(QtCore.QPointF(x + 0.5 + view.offset1[0], y + 0.5 + view.offset1[1]))
-    view._on_mouse_moved(scene_pos)
-    picked = view._highlight
+    hovered = []
+    view.hovered.connect(hovered.append)
+    view.scene().sigMouseMoved.emit(scene_pos)  # what moving the mouse there emits
+    picked = hovered[-1]
     assert picked >= 0
     m = matched.result.matches
     assert f"reciprocity error {m.reciprocity_error[picked]:.2f} px" in matched.info.text()
@@ -324,7 +326,7 @@ def test_click_to_query_shows_heat_map_from_cached_features(matched, monkeypatch
     assert view.has_query() and view.heat_item.isVisible()
     sim, best = similarity_map(matched.result.pair, 300.0, 200.0)
     np.testing.assert_allclose(view.heat_item.image, sim)
-    assert view._query[3] == best
+    assert view.query_points()[1] == best
     assert view.heat_item.mapRectToParent(view.heat_item.boundingRect()).width() == pytest.approx(744)
     assert "nearest neighbour" in matched.info.text()
     matched.cancel()  # Esc with no run clears the query

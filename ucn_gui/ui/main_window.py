@@ -28,7 +28,7 @@ from ucn_gui.core.matching import MatchOptions, similarity_map
 
 from .compute_panel import ComputePanel
 from .download import ModelDownloader
-from .export import save_picture
+from .picture import write_png
 from .filter_panel import FilterPanel
 from .loader import ImageLoader, OpenedImage
 from .pair_view import PairView
@@ -565,7 +565,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if not path:
                 return None
         try:
-            save_picture(self.pair_view, str(path))
+            write_png(self.pair_view.render_picture(), str(path))
         except (OSError, ValueError) as exc:
             self.show_message(f"Could not save the picture: {exc}", "error")
             return None
