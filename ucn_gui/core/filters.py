@@ -8,6 +8,8 @@ FilterSettings itself lives in ``settings.py`` with the other defaults.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
@@ -61,21 +63,21 @@ def apply_filters(matches: MatchSet, settings: FilterSettings) -> np.ndarray:
     return keep
 
 
-def default_filters(card: dict | None = None) -> FilterSettings:
+def default_filters(card: dict | None = None, base: FilterSettings | None = None) -> FilterSettings:
     """The thresholds a model's card recommends (``"default_filters"``: reciprocity, stability,
-    max_distance, max_ratio; a null switches a test off), else FilterSettings' own defaults.
+    max_distance, max_ratio; a null switches a test off) over ``base`` (default: FilterSettings()),
+    whose other settings (RANSAC) stay as they are.
 
     A model's descriptors decide where its cycle errors fall, so the thresholds chosen on its
     validation benchmark travel with it rather than being hard-coded in the app.
     """
-    settings = FilterSettings()
+    defaults = FilterSettings()
     chosen = (card or {}).get("default_filters") or {}
+    thresholds = {name: getattr(defaults, name) for name in THRESHOLDS}  # a test the card does not name
     for name in THRESHOLDS:
         if name in chosen:
-            value = chosen[name]
-            setattr(settings, name, None if value is None else float(value))
-    settings.validate()
-    return settings
+            thresholds[name] = None if chosen[name] is None else float(chosen[name])
+    return replace(base or defaults, **thresholds)  # validated again (a NaN from the card is refused)
 
 
 def draw_order(n: int, seed: int = 0) -> np.ndarray:

@@ -11,6 +11,7 @@ a 3 GB image). Matches themselves are written by ``ucn_gui.core.match_files``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -67,7 +68,8 @@ def _draw_marks(painter: QtGui.QPainter, marks: Sequence[tuple[float, float]], b
         painter.drawLine(QtCore.QPointF(cx, cy - arm), QtCore.QPointF(cx, cy + arm))
 
 
-def write_png(image: QtGui.QImage, path: str) -> None:
+def write_png(image: QtGui.QImage, path: str | Path) -> Path:
     """OSError when the file cannot be written."""
     if not image.save(str(path), "PNG"):
         raise OSError(f"{path}: could not write the PNG (folder missing or not writable?)")
+    return Path(path)
