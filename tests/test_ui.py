@@ -68,7 +68,7 @@ def matched(qtbot, window, model_path):
 
 
 def opened(qtbot, window, start, ok: bool = True) -> None:
-    """Run ``start`` (set_pair, set_image, a drop, ...) and wait for the photos it opens."""
+    """Run ``start`` (set_pair, open_images, a drop, ...) and wait for the photos it opens."""
     with qtbot.waitSignal(window.load_finished, timeout=RUN_TIMEOUT_MS) as blocker:
         start()
     assert blocker.args == [ok], window.message_bar.text()

@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ucn_gui.core.image import ImageLoadError, read_rgb, shrink_to_max_side
+from ucn_gui import ImageLoadError, read_rgb, shrink_to_max_side
 
 from ..geometry import relative_pose, skew, symmetric_epipolar_distance
 from .common import Key, KeyedOrder, Skipped, sample_rng
