@@ -26,7 +26,7 @@ from ucn_gui.core import resources, zoo
 from ucn_gui.core.checkpoint import LoadedModel
 from ucn_gui.core.filters import default_filters
 
-from . import menus
+from .menus import IMAGE_FILTER, MATCH_FILTER, MODEL_FILTER, PICTURE_FILTER, Menus, ask_open_path, ask_save_path
 from .dock import SettingsDock
 from .loader import ImageLoader, OpenedImage
 from .models import ModelChooser
@@ -56,7 +56,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._load_notices: dict[int, str] = {}  # load id -> message to show once it succeeded
         self._refilter_later = qdebounced(self.refilter, RANSAC_PAUSE_MS)
         self._build_widgets()
-        self.menus = menus.Menus(self, self.side_dock)
+        self.menus = Menus(self, self.side_dock)
         self._connect()
         self.fill_model_menu()
         self.prefs.restore(self, self.filter_panel, self.compute_panel, self.menus.toggles)
@@ -158,7 +158,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.request_match()
 
     def open_image_dialog(self, side: int) -> None:
-        path = menus.ask_open_path(self, f"Open {'left' if side == 0 else 'right'} image", self.prefs.last_dir(), menus.IMAGE_FILTER)
+        path = ask_open_path(self, f"Open {'left' if side == 0 else 'right'} image", self.prefs.last_dir(), IMAGE_FILTER)
         if path:
             self.open_images({side: path})
 
@@ -182,7 +182,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.menus.fill_models(zoo.list_models(), self.models.load_file, self.models.download)
 
     def open_model_dialog(self) -> None:
-        path = menus.ask_open_path(self, "Open model weights", self.prefs.last_dir(), menus.MODEL_FILTER)
+        path = ask_open_path(self, "Open model weights", self.prefs.last_dir(), MODEL_FILTER)
         if path:
             self.models.load_file(path)
 
@@ -244,7 +244,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.state.result is None:
             self.show_message("Nothing to export yet: match a pair first.", "warning")
             return None
-        path = path or self._ask_save_path("Export matches", "matches.npz", menus.MATCH_FILTER)
+        path = path or self._ask_save_path("Export matches", "matches.npz", MATCH_FILTER)
         if not path:
             return None
         try:
@@ -262,7 +262,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not any(self.state.images):
             self.show_message("Nothing to save yet: open two images first.", "warning")
             return None
-        path = path or self._ask_save_path("Save picture", "matches.png", menus.PICTURE_FILTER)
+        path = path or self._ask_save_path("Save picture", "matches.png", PICTURE_FILTER)
         if not path:
             return None
         try:
@@ -275,7 +275,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return out
 
     def _ask_save_path(self, title: str, name: str, file_filter: str) -> str:
-        return menus.ask_save_path(self, title, Path(self.prefs.last_dir()) / name, file_filter)
+        return ask_save_path(self, title, Path(self.prefs.last_dir()) / name, file_filter)
 
     # ------------------------------------------------------------------ start and close
 

@@ -2,7 +2,7 @@
 
     menus = Menus(window, settings_dock)      # actions exist; the window connects them
     menus.lines.toggled.connect(view.set_lines_visible)
-    menus.fill_models(zoo.list_models(), load_model_file, download_model)
+    menus.fill_models(zoo.list_models(), models.load_file, models.download)
     menus.fill_recent(prefs.recent_pairs(), set_pair)
 
 Nothing here knows what an action does; ``MainWindow`` wires them.
