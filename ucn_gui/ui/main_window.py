@@ -134,9 +134,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_images_loaded(self, load_id: int, opened: dict[int, OpenedImage]) -> None:
         self.statusBar().clearMessage()
         self.message_bar.hide()
-        self.state.set_images(opened)
         for item in opened.values():
             self.prefs.remember_dir(item.image.path)
+        self.state.set_images(opened)
+        if self.state.has_pair():  # opened pairs, not swapped ones, become recent
+            self.prefs.add_recent(self.state.images[0].path, self.state.images[1].path)
+            self.menus.fill_recent(self.prefs.recent_pairs(), self.set_pair)
         notice = self._load_notices.pop(load_id, None)
         if notice:
             self.show_message(notice, "warning")
@@ -152,9 +155,6 @@ class MainWindow(QtWidgets.QMainWindow):
         images = self.state.images
         names = [img.path.name if img is not None else "—" for img in images]
         self.setWindowTitle(f"UCN Viewer — {names[0]} ↔ {names[1]}")
-        if self.state.has_pair():
-            self.prefs.add_recent(images[0].path, images[1].path)
-            self.menus.fill_recent(self.prefs.recent_pairs(), self.set_pair)
         self.request_match()
 
     def open_image_dialog(self, side: int) -> None:
