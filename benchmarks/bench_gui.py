@@ -34,7 +34,8 @@ import torch  # noqa: E402
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from ucn_gui.core.checkpoint import LoadedModel  # noqa: E402
-from ucn_gui.core.matching import MatchOptions, MatchSet  # noqa: E402
+from ucn_gui.core.matching import MatchSet  # noqa: E402
+from ucn_gui.core.settings import ComputeSettings, MatchOptions  # noqa: E402
 from ucn_gui.core.model import build_model  # noqa: E402
 from ucn_gui.ui.items import DotsItem  # noqa: E402
 from ucn_gui.core.resources import sample_pair  # noqa: E402
@@ -92,8 +93,8 @@ def bench_redraw(app: QtWidgets.QApplication, tmp: Path, n: int, moves: int) -> 
     view.vb.addItem(view.dots_item)
     win.set_pair(*sample_pair())  # no model: shows the pair only
     wait_for_load(app, win)
-    matches = synthetic_matches(n, win.images[0].original_size, win.images[1].original_size)
-    win._on_result(MatchResult(0, None, matches, "cpu", 0.0, False))
+    matches = synthetic_matches(n, win.state.images[0].original_size, win.state.images[1].original_size)
+    win.state.set_result(MatchResult(0, None, matches, "cpu", 0.0, False))
     for _ in range(5):
         app.processEvents()
     panel = win.filter_panel
@@ -109,7 +110,7 @@ def bench_redraw(app: QtWidgets.QApplication, tmp: Path, n: int, moves: int) -> 
     ]
     for name, sc in scenarios:
         panel.max_drawn_box.setValue(sc["cap"])
-        win.act_lines.setChecked(sc["lines"])
+        win.menus.lines.setChecked(sc["lines"])
         panel.ransac.setCurrentIndex(panel.ransac.findData(sc["ransac"]))
         panel.stability.check.setChecked(False)
         app.processEvents()
@@ -123,7 +124,7 @@ def bench_redraw(app: QtWidgets.QApplication, tmp: Path, n: int, moves: int) -> 
             t2 = time.perf_counter()
             remask.append(t1 - t0)
             total.append(t2 - t0)
-            shown.append(int(win.mask.sum()))
+            shown.append(int(win.state.mask.sum()))
             drawn.append(view.drawn_count())
         paints = CountingDots.paints - paints0
         ms = np.array(total) * 1000
@@ -136,9 +137,9 @@ def bench_redraw(app: QtWidgets.QApplication, tmp: Path, n: int, moves: int) -> 
 def bench_event_loop(app: QtWidgets.QApplication, tmp: Path, max_side: int, arch: str, n_out: int,
                      options: MatchOptions) -> tuple:
     win = make_window(app, tmp)
-    win.compute_panel.restore("auto", max_side, options)
+    win.compute_panel.set_settings(ComputeSettings("auto", max_side, options=options))
     model = build_model(arch, n_out).eval()
-    win.model = LoadedModel(model, arch, n_out, tmp / "random.safetensors", {"name": "random"})
+    win.state.set_model(LoadedModel(model, arch, n_out, tmp / "random.safetensors", {"name": "random"}))
     win.set_pair(*sample_pair())
     wait_for_load(app, win)
     win.runner.cancel()  # the new pair started a run; time a clean one below
@@ -182,8 +183,8 @@ def bench_huge_photo(app: QtWidgets.QApplication, tmp: Path) -> tuple:
         cv2.imwrite(str(huge), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
         del big
     win = make_window(app, tmp)
-    win.compute_panel.restore("cpu", 640, MatchOptions())
-    win.load_model_file(models_dir() / "default.safetensors")
+    win.compute_panel.set_settings(ComputeSettings("cpu", 640))
+    win.models.load_file(models_dir() / "default.safetensors")
     for _ in range(20):
         app.processEvents()
         time.sleep(0.01)
@@ -207,8 +208,8 @@ def bench_huge_photo(app: QtWidgets.QApplication, tmp: Path) -> tuple:
     gaps = np.diff([start] + [t for t in ticks if t >= start] + [end]) * 1000
     loaded = marks.get("loaded", end) - start
     upto_load = np.diff([start] + [t for t in ticks if start <= t <= start + loaded] + [start + loaded]) * 1000
-    shape = win.images[0].rgb.shape if win.images[0] is not None else None
-    size = win.images[0].original_size if win.images[0] is not None else None
+    shape = win.state.images[0].rgb.shape if win.state.images[0] is not None else None
+    size = win.state.images[0].original_size if win.state.images[0] is not None else None
     win.close()
     return size, shape, loaded, marks.get("matched", end) - start, upto_load.max(), gaps.max(), np.percentile(gaps, 99)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ucn_gui.core.resources import samples_dir  # noqa: E402
 from ucn_gui.core.threads import configure_threads  # noqa: E402
 
 CONFIGS = [("ResUNetBN2F", 32), ("ResUNetBN2D2", 64)]
@@ -41,7 +42,7 @@ def run_one(arch: str, n_out: int, device: str, crop: int, candidates: int, posi
     from trainer.distributed import DistContext
     from trainer.loop import Trainer
 
-    samples = REPO / "resources" / "samples"
+    samples = samples_dir()
     cfg = parse_args([
         "--dataset", "homography", "--data_dir", str(samples), "--model", arch, "--model_n_out", str(n_out),
         "--crop_size", str(crop), "--num_hn_samples_per_batch", str(candidates), "--num_pos_per_batch", str(positives),
@@ -93,7 +94,7 @@ def data_wait_share(trainer, crop: int, steps: int, workers: int, gen) -> float:
 
     params = PosedParams(crop_size=crop)
     posed = PosedDataset([load_scene(d, params) for d in find_scene_dirs([REPO / "benchmarks/data/posed_val"])], params)
-    photos = HomographyDataset([REPO / "resources" / "samples"], HomographyParams(crop_size=crop))
+    photos = HomographyDataset([samples_dir()], HomographyParams(crop_size=crop))
     data = MixedDataset([posed, photos], [0.5, 0.5])
     loader = iter(DataLoader(data, batch_size=1, sampler=KeySampler(1), collate_fn=collate_pairs, num_workers=workers,
                              prefetch_factor=4 if workers else None))

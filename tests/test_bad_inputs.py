@@ -24,8 +24,9 @@ import torch
 
 from ucn_gui import cli
 from ucn_gui.core import matching
-from ucn_gui.core.checkpoint import ModelOutputError, atomic_write, load_model, remove_stale_temp_files, save_model
-from ucn_gui.core.export import load_matches
+from ucn_gui.core.checkpoint import ModelOutputError, load_model, save_model
+from ucn_gui.core.files import atomic_write, remove_stale_temp_files
+from ucn_gui.core.match_files import load_matches
 from ucn_gui.core.filters import FilterSettings, default_filters
 from ucn_gui.core.image import load_image
 from ucn_gui.core.keypoints import QueryPointsError, check_query_points
@@ -316,11 +317,11 @@ def test_output_through_a_symlink_updates_its_target_and_keeps_modes(in_ws, tmp_
 
 
 def test_new_output_gets_the_usual_mode_not_mkstemps(in_ws, tmp_path, capsys):
-    from ucn_gui.core import checkpoint  # the umask is read once, at import
-
+    umask = os.umask(0)  # the only portable way to read it
+    os.umask(umask)
     rc, _ = _run(["a.jpg", "b.jpg", "-o", str(tmp_path / "new.csv"), *FAST], capsys)
     assert rc == 0
-    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o666 & ~checkpoint._UMASK != 0o600
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o666 & ~umask != 0o600
 
 
 def test_non_finite_descriptors_are_an_error_not_an_answer(in_ws, tmp_path, capsys):

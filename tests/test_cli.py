@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ucn_gui.cli import main
-from ucn_gui.core.export import load_matches
+from ucn_gui.core.match_files import load_matches
 from ucn_gui.core.filters import FilterSettings, filter_mask
 from ucn_gui.core.matching import MatchSet
 

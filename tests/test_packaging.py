@@ -166,9 +166,10 @@ WINDOW_SCRIPT = textwrap.dedent('''
     app = QtWidgets.QApplication(sys.argv[:1])
     app.setOrganizationName("ucn-viewer")
     window = MainWindow()  # the default QSettings: under the empty XDG_CONFIG_HOME
-    window.compute_panel.restore("auto", 320, window.compute_panel.options())  # small: a quick first run
+    from dataclasses import replace
+    window.compute_panel.set_settings(replace(window.compute_panel.settings(), device="auto", max_side=320))  # a quick first run
     results = []
-    window.result_shown.connect(lambda: results.append(len(window.result.matches)))
+    window.result_shown.connect(lambda: results.append(len(window.state.result.matches)))
     window.show()
     window.start()  # what a plain launch does: the sample pair and the default model (loaded here)
     deadline = time.monotonic() + 240
@@ -179,11 +180,11 @@ WINDOW_SCRIPT = textwrap.dedent('''
     print(json.dumps({
         "package": ucn_gui.__file__,
         "model_text": window.compute_panel.model_label.text(),
-        "model_path": str(window.model.path) if window.model else None,
-        "images": [str(img.path) if img else None for img in window.images],
+        "model_path": str(window.state.model.path) if window.state.model else None,
+        "images": [str(img.path) if img else None for img in window.state.images],
         "candidates": results[0] if results else None,
-        "shown": int(window.mask.sum()),
-        "message": window.message_text() if window.message_bar.isVisible() else "",
+        "shown": int(window.state.mask.sum()),
+        "message": window.message_bar.text() if window.message_bar.isVisible() else "",
     }))
     window.close()
 ''')

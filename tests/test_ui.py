@@ -18,10 +18,11 @@ import pytest
 from PySide6 import QtCore, QtGui
 
 from ucn_gui.core.checkpoint import save_model
-from ucn_gui.core.export import load_matches, match_columns
+from ucn_gui.core.match_files import load_matches, match_columns
 from ucn_gui.core.filters import FilterSettings, apply_filters
-from ucn_gui.core.matching import MatchOptions, similarity_map
+from ucn_gui.core.matching import similarity_map
 from ucn_gui.core.model import build_model
+from ucn_gui.core.settings import ComputeSettings, MatchOptions
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,7 +50,7 @@ def window(qtbot, settings, monkeypatch):
 
     monkeypatch.setattr(main_window.zoo, "default_model_path", lambda: None)  # no bundled default: the state this test wants
     win = main_window.MainWindow(settings=settings)
-    win.compute_panel.restore("cpu", 320, MatchOptions(max_keypoints=600))
+    win.compute_panel.set_settings(ComputeSettings("cpu", 320, options=MatchOptions(max_keypoints=600)))
     win.resize(1200, 700)
     qtbot.addWidget(win)
     win.show()
@@ -60,17 +61,17 @@ def window(qtbot, settings, monkeypatch):
 @pytest.fixture
 def matched(qtbot, window, model_path):
     """A window with the terrace pair matched."""
-    assert window.load_model_file(model_path)
+    assert window.models.load_file(model_path)
     with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
         assert window.set_pair(IMG0, IMG1)
     return window
 
 
 def opened(qtbot, window, start, ok: bool = True) -> None:
-    """Run ``start`` (set_pair, set_image, a drop, ...) and wait for the photos it opens."""
+    """Run ``start`` (set_pair, open_images, a drop, ...) and wait for the photos it opens."""
     with qtbot.waitSignal(window.load_finished, timeout=RUN_TIMEOUT_MS) as blocker:
         start()
-    assert blocker.args == [ok], window.message_text()
+    assert blocker.args == [ok], window.message_bar.text()
 
 
 def drop(window, paths: list[Path], side: int) -> None:
@@ -86,7 +87,7 @@ def drop(window, paths: list[Path], side: int) -> None:
 
 
 def expected_drawn(window) -> int:
-    keep = apply_filters(window.result.matches, window.filter_panel.settings())
+    keep = apply_filters(window.state.result.matches, window.filter_panel.settings())
     return min(int(keep.sum()), window.filter_panel.max_drawn())
 
 
@@ -95,11 +96,11 @@ def expected_drawn(window) -> int:
 
 def test_launch_shows_sample_pair_and_asks_for_weights(qtbot, window):
     opened(qtbot, window, window.start)
-    assert all(img is not None for img in window.images)
-    assert window.images[0].path.name == "DSC_0410.jpg"
-    assert window.pair_view.image_size(0) == window.images[0].original_size
-    assert "weights file" in window.message_text()
-    assert not window.runner.busy and window.result is None
+    assert all(img is not None for img in window.state.images)
+    assert window.state.images[0].path.name == "DSC_0410.jpg"
+    assert window.pair_view.image_size(0) == window.state.images[0].original_size
+    assert "weights file" in window.message_bar.text()
+    assert not window.runner.busy and window.state.result is None
 
 
 def test_app_process_exits_cleanly_after_drawing(tmp_path, model_path):
@@ -119,19 +120,19 @@ def test_app_process_exits_cleanly_after_drawing(tmp_path, model_path):
 def test_drop_one_file_sets_that_side(qtbot, window):
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG0))
     opened(qtbot, window, lambda: drop(window, [IMG1], side=1))
-    assert window.images[0].path == IMG0 and window.images[1].path == IMG1
+    assert window.state.images[0].path == IMG0 and window.state.images[1].path == IMG1
     opened(qtbot, window, lambda: drop(window, [IMG1], side=0))
-    assert window.images[0].path == IMG1
+    assert window.state.images[0].path == IMG1
 
 
 def test_drop_two_files_sets_both_in_order(qtbot, window):
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG0))
     opened(qtbot, window, lambda: drop(window, [IMG1, IMG0], side=1))
-    assert [img.path for img in window.images] == [IMG1, IMG0]
+    assert [img.path for img in window.state.images] == [IMG1, IMG0]
     assert window.message_bar.level != "error"
     opened(qtbot, window, lambda: drop(window, [IMG0, IMG1, IMG1], side=1))
-    assert [img.path for img in window.images] == [IMG0, IMG1]
-    assert "3 files dropped: using the first two." in window.message_text()
+    assert [img.path for img in window.state.images] == [IMG0, IMG1]
+    assert "3 files dropped: using the first two." in window.message_bar.text()
 
 
 @pytest.mark.parametrize("name, content", [("notes.txt", b"just some text\n"), ("broken.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 64)])
@@ -139,43 +140,45 @@ def test_drop_bad_file_keeps_pair_and_says_why(qtbot, window, tmp_path, name, co
     bad = tmp_path / name
     bad.write_bytes(content)
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG1))
-    before = list(window.images)
+    before = list(window.state.images)
     opened(qtbot, window, lambda: drop(window, [bad], side=1), ok=False)
-    assert window.images == before  # the very same objects: nothing changed
-    assert name in window.message_text() and window.message_bar.level == "error"
+    assert window.state.images == before  # the very same objects: nothing changed
+    assert name in window.message_bar.text() and window.message_bar.level == "error"
     opened(qtbot, window, lambda: drop(window, [IMG1, bad], side=0), ok=False)  # one bad file: neither side changes
-    assert window.images == before
+    assert window.state.images == before
 
 
 def test_swap_and_open_dialog(qtbot, window, monkeypatch):
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG1))
-    window.swap()
-    assert [img.path for img in window.images] == [IMG1, IMG0]
-    monkeypatch.setattr(window, "_ask_open_path", lambda *a: str(IMG0))
+    window.state.swap()
+    assert [img.path for img in window.state.images] == [IMG1, IMG0]
+    from PySide6 import QtWidgets
+
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(IMG0), "")))
     opened(qtbot, window, lambda: window.open_image_dialog(1))
-    assert window.images[1].path == IMG0
+    assert window.state.images[1].path == IMG0
 
 
 def test_bad_model_file_keeps_current_model(window, tmp_path, model_path):
-    assert window.load_model_file(model_path)
-    current = window.model
+    assert window.models.load_file(model_path)
+    current = window.state.model
     bad = tmp_path / "weights.pth"
     bad.write_bytes(b"not a checkpoint")
-    assert not window.load_model_file(bad)
-    assert window.model is current
-    assert "weights.pth" in window.message_text()
+    assert not window.models.load_file(bad)
+    assert window.state.model is current
+    assert "weights.pth" in window.message_bar.text()
 
 
 # ---------------------------------------------------------------------- background runs
 
 
 def test_worker_matches_real_pair(matched):
-    result = matched.result
+    result = matched.state.result
     assert len(result.matches) > 50
     assert result.matches.keypoints0.max(axis=0)[0] > 400  # original pixels (744 wide), not network pixels
     assert matched.pair_view.drawn_count() == expected_drawn(matched)
     assert "candidates" in matched.filter_panel.counter.text()
-    assert not matched.runner.busy and matched.progress.isHidden()
+    assert not matched.runner.busy and matched.run_status.progress.isHidden()
 
 
 def test_slider_moves_change_drawn_count_like_the_core_filter(matched):
@@ -184,14 +187,14 @@ def test_slider_moves_change_drawn_count_like_the_core_filter(matched):
     seen = set()
     for value in (0.0, 0.5, 1.0, 2.0, 5.0, 12.0, 20.0):
         panel.reciprocity.slider.setValue(value)
-        keep = apply_filters(matched.result.matches, FilterSettings(reciprocity=value, stability=None))
+        keep = apply_filters(matched.state.result.matches, FilterSettings(reciprocity=value, stability=None))
         assert matched.pair_view.drawn_count() == min(int(keep.sum()), panel.max_drawn()) == expected_drawn(matched)
-        assert np.array_equal(matched.mask, keep)
+        assert np.array_equal(matched.state.mask, keep)
         assert panel.counter.text().startswith(f"shown {int(keep.sum()):,} of {len(keep):,}")
         seen.add(int(keep.sum()))
     assert len(seen) > 1  # the slider really moved the cut
     panel.reciprocity.check.setChecked(False)  # every test off: every candidate survives
-    assert matched.mask.all()
+    assert matched.state.mask.all()
     panel.max_drawn_box.setValue(25)
     assert matched.pair_view.drawn_count() == 25
     panel.ransac.setCurrentIndex(panel.ransac.findData("homography"))
@@ -210,39 +213,39 @@ def test_filter_changes_never_recompute(matched, qtbot):
 def test_compute_setting_starts_a_run_reusing_features(matched, qtbot):
     with qtbot.waitSignal(matched.result_shown, timeout=RUN_TIMEOUT_MS):
         matched.compute_panel.keypoints.setCurrentIndex(matched.compute_panel.keypoints.findData("grid"))
-    assert matched.result.reused_features
+    assert matched.state.result.reused_features
     w, h = 744, 496
-    assert len(matched.result.matches) == len(range(0, 320, 8)) * len(range(0, round(h * 320 / w), 8))
+    assert len(matched.state.result.matches) == len(range(0, 320, 8)) * len(range(0, round(h * 320 / w), 8))
 
 
 def test_cancel_stops_the_run_and_shows_nothing(qtbot, window, model_path):
-    assert window.load_model_file(model_path)
+    assert window.models.load_file(model_path)
     shown = []
     window.result_shown.connect(lambda: shown.append(1))
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG1))
     assert window.runner.busy
     window.cancel()
-    assert not window.runner.busy and window.progress.isHidden()
+    assert not window.runner.busy and window.run_status.progress.isHidden()
     qtbot.wait(3000)  # long enough for the run to have finished had it not been cancelled
-    assert shown == [] and window.result is None
+    assert shown == [] and window.state.result is None
 
 
 def test_new_request_supersedes_running_one(qtbot, window, model_path):
-    assert window.load_model_file(model_path)
+    assert window.models.load_file(model_path)
     results = []
     window.runner.finished.connect(results.append)
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG1))
-    window.swap()  # supersedes the first run while it is in flight
+    window.state.swap()  # supersedes the first run while it is in flight
     with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
         pass
     qtbot.wait(300)
     assert len(results) == 1
-    assert results[0].pair.image0.path == IMG1 and window.result is results[0]
+    assert results[0].pair.image0.path == IMG1 and window.state.result is results[0]
 
 
 def test_close_during_run_ends_within_two_seconds(qtbot, window, model_path):
-    window.compute_panel.restore("cpu", 1024, MatchOptions())  # a forward pass of seconds: must be interrupted
-    assert window.load_model_file(model_path)
+    window.compute_panel.set_settings(ComputeSettings("cpu", 1024))  # a forward pass of seconds: must be interrupted
+    assert window.models.load_file(model_path)
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG1))
     qtbot.wait(100)
     assert window.runner.busy
@@ -251,7 +254,7 @@ def test_close_during_run_ends_within_two_seconds(qtbot, window, model_path):
     elapsed = time.perf_counter() - start
     print(f"closed in {elapsed:.3f} s")
     assert elapsed < 2.0
-    assert not window.runner._thread.isRunning()
+    assert not window.runner.running
 
 
 def test_cuda_out_of_memory_falls_back_to_cpu(qtbot, window, model_path, monkeypatch):
@@ -268,11 +271,11 @@ def test_cuda_out_of_memory_falls_back_to_cpu(qtbot, window, model_path, monkeyp
 
     monkeypatch.setattr(worker, "choose_device", lambda _name: (torch.device("cuda"), None))
     monkeypatch.setattr(worker.MatchWorker, "_run_on", fake_run)
-    assert window.load_model_file(model_path)
+    assert window.models.load_file(model_path)
     with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
         window.set_pair(IMG0, IMG1)
-    assert window.result.device == "cpu"
-    assert "CPU" in window.message_text()
+    assert window.state.result.device == "cpu"
+    assert "CPU" in window.message_bar.text()
 
 
 def test_saved_cuda_choice_without_cuda_runs_on_cpu(qtbot, settings, model_path, monkeypatch):
@@ -287,11 +290,11 @@ def test_saved_cuda_choice_without_cuda_runs_on_cpu(qtbot, settings, model_path,
     settings.setValue("max_side", 256)
     win = main_window.MainWindow(settings=settings)
     qtbot.addWidget(win)
-    assert win.compute_panel.device_name() == "cuda"  # the saved choice is kept ...
+    assert win.compute_panel.settings().device == "cuda"  # the saved choice is kept ...
     with qtbot.waitSignal(win.result_shown, timeout=RUN_TIMEOUT_MS):
         win.start([str(IMG0), str(IMG1)], str(model_path))
-    assert win.result.device == "cpu" and len(win.result.matches) > 0  # ... and the run happens on the CPU
-    assert "not available" in win.message_text() and "CPU" in win.message_text()
+    assert win.state.result.device == "cpu" and len(win.state.result.matches) > 0  # ... and the run happens on the CPU
+    assert "not available" in win.message_bar.text() and "CPU" in win.message_bar.text()
     assert win.message_bar.level == "warning"
     win.close()
 
@@ -303,14 +306,16 @@ def test_hover_shows_scores_of_the_match(matched):
     panel = matched.filter_panel
     panel.reciprocity.check.setChecked(False)
     panel.stability.check.setChecked(False)
-    idx = int(matched.drawn_indices[0])
-    x, y = matched.result.matches.keypoints1[idx]
+    idx = int(matched.state.drawn_indices[0])
+    x, y = matched.state.result.matches.keypoints1[idx]
     view = matched.pair_view
     scene_pos = view.vb.mapViewToScene(QtCore.QPointF(x + 0.5 + view.offset1[0], y + 0.5 + view.offset1[1]))
-    view._on_mouse_moved(scene_pos)
-    picked = view._highlight
+    hovered = []
+    view.hovered.connect(hovered.append)
+    view.scene().sigMouseMoved.emit(scene_pos)  # what moving the mouse there emits
+    picked = hovered[-1]
     assert picked >= 0
-    m = matched.result.matches
+    m = matched.state.result.matches
     assert f"reciprocity error {m.reciprocity_error[picked]:.2f} px" in matched.info.text()
     assert f"stability error {m.stability_error[picked]:.2f} px" in matched.info.text()
 
@@ -322,9 +327,9 @@ def test_click_to_query_shows_heat_map_from_cached_features(matched, monkeypatch
     view = matched.pair_view
     view.click_at_image0(300.0, 200.0)
     assert view.has_query() and view.heat_item.isVisible()
-    sim, best = similarity_map(matched.result.pair, 300.0, 200.0)
+    sim, best = similarity_map(matched.state.result.pair, 300.0, 200.0)
     np.testing.assert_allclose(view.heat_item.image, sim)
-    assert view._query[3] == best
+    assert view.query_points()[1] == best
     assert view.heat_item.mapRectToParent(view.heat_item.boundingRect()).width() == pytest.approx(744)
     assert "nearest neighbour" in matched.info.text()
     matched.cancel()  # Esc with no run clears the query
@@ -333,11 +338,17 @@ def test_click_to_query_shows_heat_map_from_cached_features(matched, monkeypatch
 
 def test_layout_toggles_keep_matches_drawn(matched):
     n = matched.pair_view.drawn_count()
-    matched.act_stacked.setChecked(True)
+    matched.menus.stacked.setChecked(True)
     assert matched.pair_view.offset1[1] > 496 and matched.pair_view.drawn_count() == n
-    matched.act_lines.setChecked(True)
-    matched.act_gray.setChecked(False)
-    matched.pair_view.grab()  # paints every item once
+    before = matched.pair_view.grab().toImage()  # paints every item once
+    matched.menus.lines.setChecked(True)
+    with_lines = matched.pair_view.grab().toImage()
+    matched.menus.gray.setChecked(False)
+    in_colour = matched.pair_view.grab().toImage()
+    assert matched.pair_view.lines_visible and not matched.pair_view.grayscale
+    assert before.size() == with_lines.size() == in_colour.size() and not before.isNull()
+    assert with_lines != before and in_colour != with_lines  # each toggle changed what is painted
+    assert matched.pair_view.drawn_count() == n
 
 
 # ---------------------------------------------------------------------- output and settings
@@ -349,11 +360,11 @@ def test_export_has_cli_columns(matched, tmp_path, suffix):
     out = matched.export_matches(tmp_path / f"matches{suffix}")
     assert out is not None and out.is_file()
     loaded = load_matches(out)
-    expected = match_columns(matched.result.matches, matched.mask)
+    expected = match_columns(matched.state.result.matches, matched.state.mask)
     assert set(expected) <= set(loaded)
     for key, value in expected.items():
         np.testing.assert_allclose(loaded[key], value, rtol=1e-5, atol=1e-4 if suffix == ".csv" else 0)
-    assert loaded["mask"].sum() == matched.mask.sum()
+    assert loaded["mask"].sum() == matched.state.mask.sum()
 
 
 def test_save_picture_at_full_resolution(matched, tmp_path):
@@ -371,10 +382,10 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
     monkeypatch.setattr(main_window.zoo, "default_model_path", lambda: None)
     first = main_window.MainWindow(settings=settings)
     qtbot.addWidget(first)
-    first.load_model_file(model_path)  # first: a newly chosen model brings its own thresholds
+    first.models.load_file(model_path)  # first: a newly chosen model brings its own thresholds
     first.filter_panel.reciprocity.slider.setValue(2.5)
     first.filter_panel.stability.check.setChecked(False)
-    first.compute_panel.restore("cpu", 512, MatchOptions(keypoints="grid", grid_stride=16), "fp32")
+    first.compute_panel.set_settings(ComputeSettings("cpu", 512, "fp32", MatchOptions(keypoints="grid", grid_stride=16)))
     opened(qtbot, first, lambda: first.set_pair(IMG0, IMG1))
     first.close()
 
@@ -382,18 +393,18 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
     qtbot.addWidget(second)
     s = second.filter_panel.settings()
     assert s.reciprocity == pytest.approx(2.5) and s.stability is None
-    assert second.compute_panel.max_image_side() == 512 and second.compute_panel.options().grid_stride == 16
-    assert second.compute_panel.precision_name() == "fp32"
-    assert second._recent()[0] == [str(IMG0.resolve()), str(IMG1.resolve())]
+    assert second.compute_panel.settings().max_side == 512 and second.compute_panel.settings().options.grid_stride == 16
+    assert second.compute_panel.settings().precision == "fp32"
+    assert second.prefs.recent_pairs()[0] == [str(IMG0.resolve()), str(IMG1.resolve())]
     second.start([str(IMG0), str(IMG1)])
-    assert second.model is not None and second.model.path == model_path.resolve() or second.model.path == model_path
+    assert second.state.model is not None and second.state.model.path in (model_path.resolve(), model_path)
     second.close()
 
 
 def test_zoo_model_downloads_in_background_then_loads(qtbot, window, server, tmp_path, monkeypatch):
     import hashlib
 
-    from conftest import open_ucn_style_bytes
+    from helpers import open_ucn_style_bytes
 
     from ucn_gui.core import zoo
 
@@ -403,37 +414,37 @@ def test_zoo_model_downloads_in_background_then_loads(qtbot, window, server, tmp
                            sha256=hashlib.sha256(server.payload).hexdigest(), size=len(server.payload))
     monkeypatch.setenv("UCN_VIEWER_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(zoo, "remote_models", lambda: [entry])
-    window._fill_model_menu()
-    action = next(a for a in window.model_menu.actions() if a.text().startswith("test-remote"))
+    window.fill_model_menu()
+    action = next(a for a in window.menus.model_menu.actions() if a.text().startswith("test-remote"))
     assert "download" in action.text() and not entry.available
-    with qtbot.waitSignal(window.downloader.finished, timeout=30_000):
+    with qtbot.waitSignal(window.models.downloader.finished, timeout=30_000):
         action.trigger()
-    assert entry.available and window.model is not None and window.model.path == entry.path
-    window._fill_model_menu()
-    assert not any("download" in a.text() for a in window.model_menu.actions() if a.text().startswith("test-remote"))
+    assert entry.available and window.state.model is not None and window.state.model.path == entry.path
+    window.fill_model_menu()
+    assert not any("download" in a.text() for a in window.menus.model_menu.actions() if a.text().startswith("test-remote"))
 
 
 def test_ransac_runs_once_a_slider_drag_pauses(qtbot, matched, monkeypatch):
     from PySide6 import QtWidgets
 
-    from ucn_gui.ui import main_window
+    from ucn_gui.ui import state
 
     panel = matched.filter_panel
     panel.stability.check.setChecked(False)
     panel.reciprocity.slider.setValue(8.0)
     panel.ransac.setCurrentIndex(panel.ransac.findData("fundamental"))  # no drag: exact at once
-    exact = matched.mask.copy()
+    exact = matched.state.mask.copy()
     calls = []
-    real = main_window.apply_filters
-    monkeypatch.setattr(main_window, "apply_filters", lambda *a: calls.append(1) or real(*a))
+    real = state.apply_filters
+    monkeypatch.setattr(state, "apply_filters", lambda *a: calls.append(1) or real(*a))
     buttons = {"now": QtCore.Qt.MouseButton.LeftButton}
     monkeypatch.setattr(QtWidgets.QApplication, "mouseButtons", staticmethod(lambda: buttons["now"]))
     panel.reciprocity.slider.setValue(3.0)  # while dragging: a preview, no RANSAC
     assert calls == []
-    assert not (matched.mask & ~exact).any()
+    assert not (matched.state.mask & ~exact).any()
     buttons["now"] = QtCore.Qt.MouseButton.NoButton  # released: the pending run happens
     qtbot.waitUntil(lambda: bool(calls), timeout=3000)
-    assert np.array_equal(matched.mask, real(matched.result.matches, panel.settings()))
+    assert np.array_equal(matched.state.mask, real(matched.state.result.matches, panel.settings()))
     assert matched.pair_view.drawn_count() == expected_drawn(matched)
 
 
@@ -442,7 +453,7 @@ def test_a_model_brings_its_own_thresholds_once(qtbot, window, settings, tmp_pat
     card_model = tmp_path / "carded.safetensors"
     save_model(card_model, build_model("ResUNetBN2F", 16),
                {"name": "carded", "default_filters": {"reciprocity": 1.0, "stability": 2.5, "max_ratio": 0.9}})
-    assert window.load_model_file(card_model)
+    assert window.models.load_file(card_model)
     f = window.filter_panel.settings()
     assert (f.reciprocity, f.stability, f.max_ratio) == (1.0, 2.5, 0.9)
     # Stored at once, not only on a clean close: a crash cannot leave the wrong thresholds behind.
@@ -450,12 +461,12 @@ def test_a_model_brings_its_own_thresholds_once(qtbot, window, settings, tmp_pat
     assert (saved["reciprocity"], saved["stability"], saved["max_ratio"]) == (1.0, 2.5, 0.9)
     # The user moves a threshold; loading the same model again keeps it.
     window.filter_panel.set_settings(replace(f, reciprocity=3.0))
-    assert window.load_model_file(card_model)
+    assert window.models.load_file(card_model)
     assert window.filter_panel.settings().reciprocity == 3.0
     # A model without a card's thresholds starts from FilterSettings' defaults.
     plain = tmp_path / "plain.safetensors"
     save_model(plain, build_model("ResUNetBN2F", 16), {"name": "plain"})
-    assert window.load_model_file(plain)
+    assert window.models.load_file(plain)
     f = window.filter_panel.settings()
     assert (f.reciprocity, f.stability, f.max_ratio) == (4.0, 4.0, None)
 
@@ -466,31 +477,30 @@ def test_a_model_brings_its_own_thresholds_once(qtbot, window, settings, tmp_pat
 def test_precision_setting_reaches_the_run(qtbot, window, model_path, monkeypatch):
     from ucn_gui.core import precision
 
-    assert window.load_model_file(model_path)
+    assert window.models.load_file(model_path)
     with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
         opened(qtbot, window, lambda: window.set_pair(IMG0, IMG1))
-    assert window.result.precision == precision.resolve_precision("auto", "cpu")
+    assert window.state.result.precision == precision.resolve_precision("auto", "cpu")
     with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
         window.compute_panel.precision.setCurrentIndex(window.compute_panel.precision.findData("fp32"))
-    assert window.result.precision == "fp32" and not window.result.reused_features
+    assert window.state.result.precision == "fp32" and not window.state.result.reused_features
     assert "fp32" in window.statusBar().currentMessage()
     # fp16 cannot run on the CPU: the run goes ahead in what auto picks, and says so.
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
         window.compute_panel.precision.setCurrentIndex(window.compute_panel.precision.findData("fp16"))
-    assert window.result.precision == "fp32"
-    assert "fp16 runs on CUDA only" in window.message_text()
+    assert window.state.result.precision == "fp32"
+    assert "fp16 runs on CUDA only" in window.message_bar.text()
 
 
 def test_cancel_during_every_pixel_run_idles_the_worker_quickly(qtbot, window, model_path):
     """Issue 12: Cancel during 'every pixel' query points left a run going for 160 s."""
-    window.compute_panel.restore("cpu", 512, MatchOptions(keypoints="all"))
-    assert window.load_model_file(model_path)
+    window.compute_panel.set_settings(ComputeSettings("cpu", 512, options=MatchOptions(keypoints="all")))
+    assert window.models.load_file(model_path)
     stages = []
     window.runner.progress.connect(lambda stage, _f: stages.append(stage))
-    worker_done = []
-    window.runner._worker.cancelled.connect(lambda rid: worker_done.append(time.perf_counter()))
-    window.runner._worker.finished.connect(lambda r: worker_done.append(-1.0))
+    worker_done = []  # when the worker ended the run: > 0 cancelled, -1 finished
+    window.runner.settled.connect(lambda _rid, how: worker_done.append(time.perf_counter() if how == "cancelled" else -1.0))
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG1))
     qtbot.waitUntil(lambda: "forward search" in stages, timeout=RUN_TIMEOUT_MS)
     qtbot.wait(300)  # well into the search of 175,000 query points
@@ -501,7 +511,7 @@ def test_cancel_during_every_pixel_run_idles_the_worker_quickly(qtbot, window, m
     print(f"worker idle {worker_done[0] - start:.3f} s after Cancel")
     assert worker_done[0] > 0, "the run finished instead of stopping"
     assert worker_done[0] - start < 0.5
-    assert window.result is None and window.progress.isHidden()
+    assert window.state.result is None and window.run_status.progress.isHidden()
 
 
 def test_photos_decode_off_the_gui_thread(qtbot, window, monkeypatch):
@@ -510,8 +520,8 @@ def test_photos_decode_off_the_gui_thread(qtbot, window, monkeypatch):
     from ucn_gui.ui import loader
 
     threads = []
-    real = loader.load_image
-    monkeypatch.setattr(loader, "load_image", lambda *a, **k: threads.append(threading.current_thread()) or real(*a, **k))
+    real = loader.open_photo
+    monkeypatch.setattr(loader, "open_photo", lambda *a, **k: threads.append(threading.current_thread()) or real(*a, **k))
     opened(qtbot, window, lambda: window.set_pair(IMG0, IMG1))
     assert len(threads) == 2 and threading.main_thread() not in threads
 
@@ -520,24 +530,23 @@ def test_large_photo_shown_reduced_matched_in_its_own_pixels(qtbot, window, mode
     import cv2
 
     from ucn_gui.core.image import read_rgb
-    from ucn_gui.ui import loader, main_window
+    from ucn_gui.ui import loader
 
-    # Scaled-down limits so that a 2400 x 1600 photo plays the part of a huge one.
-    monkeypatch.setattr(main_window, "DISPLAY_SIDE", 500)
-    monkeypatch.setattr(loader, "DISPLAY_MAX_SIDE", 400)
+    # A scaled-down limit so that a 2400 x 1600 photo plays the part of a huge one.
+    monkeypatch.setattr(loader, "DISPLAY_SIDE", 400)
     big = tmp_path / "big.jpg"
     cv2.imwrite(str(big), cv2.resize(cv2.imread(str(IMG0)), (2400, 1600), interpolation=cv2.INTER_LINEAR))
     assert read_rgb(big).shape == (1600, 2400, 3)
-    assert window.load_model_file(model_path)
+    assert window.models.load_file(model_path)
     with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
         opened(qtbot, window, lambda: window.set_pair(big, IMG1))
-    img = window.images[0]
+    img = window.state.images[0]
     assert img.original_size == (2400, 1600) and img.rgb.shape == (400, 600, 3)  # decoded at 1/4
-    assert window._displays[0].shape == (267, 400, 3)
+    assert window.state.displays[0].shape == (267, 400, 3)
     assert window.pair_view.image_size(0) == (2400, 1600)
     item = window.pair_view.image_items[0]
     assert item.mapRectToParent(item.boundingRect()).width() == pytest.approx(2400)
-    kp0 = window.result.matches.keypoints0
+    kp0 = window.state.result.matches.keypoints0
     assert kp0[:, 0].max() > 1500 and kp0[:, 1].max() > 1000  # the photo's own pixels
     picture = QtGui.QImage(str(window.save_picture(tmp_path / "pic.png")))
     assert picture.width() > 2400 + 744

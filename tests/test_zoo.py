@@ -17,7 +17,7 @@ from ucn_gui.core import zoo
 from ucn_gui.core.checkpoint import load_model
 from ucn_gui.core.model import build_model
 
-from conftest import open_ucn_style_bytes
+from helpers import open_ucn_style_bytes
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ucn_gui.core.threads import configure_threads
+from ucn_gui import configure_threads
 
 configure_threads()  # before the imports below load torch (OpenMP reads its wait policy once)
 
-from ucn_gui.core.checkpoint import CheckpointError  # noqa: E402
-from ucn_gui.core.image import ImageLoadError  # noqa: E402
+from ucn_gui import CheckpointError, ImageLoadError  # noqa: E402
 
 from .checkpoints import ResumeError  # noqa: E402
 from .config import ConfigError, check_inputs, parse_args  # noqa: E402

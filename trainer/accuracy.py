@@ -28,9 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from ucn_gui.core.filters import FilterSettings, filter_mask
-from ucn_gui.core.image import prepare_image, read_rgb, shrink_to_max_side
-from ucn_gui.core.matching import MatchOptions, MatchSet, match_images
+from ucn_gui import FilterSettings, MatchOptions, MatchSet, filter_mask, match_images, prepare_image, read_rgb, shrink_to_max_side
 from ucn_gui.core.reference_matchers import match_classical, match_xfeat, xfeat_available
 
 from .datasets.posed import Camera, Scene, fundamental_matrix, symmetric_epipolar_px

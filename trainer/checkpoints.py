@@ -11,8 +11,7 @@ from typing import Any
 
 import torch
 
-from ucn_gui.core.checkpoint import atomic_write, save_model
-from ucn_gui.core.model import ResUNet2
+from ucn_gui.core.files import atomic_write
 
 LATEST = "checkpoint.pth"
 BEST = "best_val_checkpoint.pth"
@@ -65,7 +64,3 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise ResumeError(f"{path}: not a training checkpoint (no {key!r}); use --weights for plain models")
     return ck
 
-
-def export_model(path: str | Path, model: ResUNet2, card: dict[str, Any]) -> Path:
-    """App-ready safetensors plus its JSON model card."""
-    return save_model(path, model, card)

@@ -23,7 +23,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ucn_gui.core.checkpoint import load_model, remove_stale_temp_files
+from ucn_gui import load_model, save_model
+from ucn_gui.core.files import remove_stale_temp_files
 from ucn_gui.core.model import build_model
 from ucn_gui.core.precision import autocast, resolve_precision
 
@@ -410,7 +411,7 @@ class Trainer:
             ckpt.save_checkpoint(self.out_dir / f"checkpoint_epoch{epoch:03d}.pth", state)
         if improved:
             ckpt.save_checkpoint(self.out_dir / ckpt.BEST, state)
-            ckpt.export_model(self.out_dir / ckpt.BEST_EXPORT, self.model, self.card(metrics, epoch))
+            save_model(self.out_dir / ckpt.BEST_EXPORT, self.model, self.card(metrics, epoch))
             log.info("epoch %d: best %s so far (%.4f); exported %s", epoch, cfg.best_val_metric, key, self.out_dir / ckpt.BEST_EXPORT)
 
     def finish(self) -> dict[str, Any]:
@@ -423,9 +424,9 @@ class Trainer:
         if not self.ctx.is_main:
             return summary
         final_card = self.card(self.best_metrics if self.best_epoch == self.last_epoch else {}, self.last_epoch)
-        ckpt.export_model(self.out_dir / ckpt.FINAL_EXPORT, self.model, final_card)
+        save_model(self.out_dir / ckpt.FINAL_EXPORT, self.model, final_card)
         if self.best_epoch == 0:  # no validation: the final weights are the best we know
-            ckpt.export_model(self.out_dir / ckpt.BEST_EXPORT, self.model, final_card)
+            save_model(self.out_dir / ckpt.BEST_EXPORT, self.model, final_card)
         if self.runlog is not None:
             self.runlog.close()
         summary["plot"] = str(plot_curves(self.out_dir))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 
-from ucn_gui.core.image import read_rgb, shrink_to_max_side
+from ucn_gui import read_rgb, shrink_to_max_side
 
 from .datasets.homography import list_images
 from .datasets.posed import FUNDAMENTALS_FILE, PosedDataset, PosedParams, find_scene_dirs, load_scene, read_cameras

@@ -141,7 +141,7 @@ def flatten_accuracy(result: dict, prefix: str = "") -> dict[str, float]:
 def validate_matching(model: nn.Module, pairs: list, device: torch.device, filters: Any = None) -> dict[str, float]:
     """The product's matching pipeline on fixed validation pairs (trainer.accuracy), at the
     product's default thresholds unless ``filters`` says otherwise. Restores the model's mode."""
-    from ucn_gui.core.filters import FilterSettings
+    from ucn_gui import FilterSettings
 
     from .accuracy import evaluate_matcher, ucn_matcher
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 # Only light imports up here: main() checks the display libraries and sets the
 # thread policy before Qt and torch are loaded.
 from ucn_gui import package_version
 from ucn_gui.core.devices import ACCEPTED, DeviceNameError, check_device_name
+from ucn_gui.core.settings import ComputeSettings
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -23,7 +25,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--weights", help="a weights file (.safetensors, a torch checkpoint, open-ucn's format) or a zoo name")
     p.add_argument("--device", help=f"where to compute: {' | '.join(ACCEPTED)} (default: auto, remembered); "
                                     "an unavailable CUDA device falls back to the CPU")
-    p.add_argument("--max-size", type=int, metavar="PX", help="longest image side the network sees (default 640, remembered)")
+    p.add_argument("--max-size", type=int, metavar="PX",
+                   help=f"longest image side the network sees (default {ComputeSettings().max_side}, remembered)")
     # For smoke tests and README screenshots: quit by itself.
     p.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
     p.add_argument("--screenshot", metavar="PNG", help=argparse.SUPPRESS)
@@ -60,10 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("UCN Viewer")
     app.setOrganizationName("ucn-viewer")
     window = MainWindow()
-    if args.device:
-        window.compute_panel.restore(args.device, window.compute_panel.max_image_side(), window.compute_panel.options())
-    if args.max_size:
-        window.compute_panel.restore(window.compute_panel.device_name(), args.max_size, window.compute_panel.options())
+    chosen = window.compute_panel.settings()  # as remembered; the command line overrides
+    window.compute_panel.set_settings(replace(chosen, device=args.device or chosen.device, max_side=args.max_size or chosen.max_side))
     window.show()
     window.start([str(Path(p)) for p in args.images] or None, args.weights)
     if args.screenshot:

@@ -67,11 +67,18 @@ def _device(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _shown(value: float | None) -> str:
+    return "off" if value is None else f"{value:g}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .core.export import MATCH_FORMATS, PICTURE_FORMATS
+    from .core.drawing import PICTURE_FORMATS
+    from .core.match_files import MATCH_FORMATS
     from .core.keypoints import KEYPOINT_MODES
     from .core.precision import PRECISIONS
+    from .core.settings import RANSAC_MODELS, FilterSettings, MatchOptions
 
+    opts, filters = MatchOptions(), FilterSettings()  # every default below comes from these
     p = _Parser(prog="ucn-match", description="Dense UCN correspondences between two images.")
     p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     p.add_argument("image0", type=Path)
@@ -84,20 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="network precision (default auto: bf16 where the CPU or GPU runs it natively, else fp32); "
                         "the search is exact either way")
-    p.add_argument("--keypoints", choices=KEYPOINT_MODES, default="sift")
-    p.add_argument("--max-keypoints", type=_int_at_least(1), default=2000, help="SIFT query points (default 2000)")
-    p.add_argument("--grid-stride", type=_int_at_least(1), default=8, metavar="PX")
+    p.add_argument("--keypoints", choices=KEYPOINT_MODES, default=opts.keypoints)
+    p.add_argument("--max-keypoints", type=_int_at_least(1), default=opts.max_keypoints,
+                   help=f"SIFT query points (default {opts.max_keypoints})")
+    p.add_argument("--grid-stride", type=_int_at_least(1), default=opts.grid_stride, metavar="PX")
     p.add_argument("--query-points", type=Path, help="text file, one 'x y' per line (original pixels of image 0)")
     p.add_argument("--reciprocity", type=_number, default=None, metavar="PX",
-                   help="max reciprocity error (default: the model card's default_filters, else 4; <0 disables)")
+                   help=f"max reciprocity error (default: the model card's default_filters, else {_shown(filters.reciprocity)}; "
+                        "<0 disables)")
     p.add_argument("--stability", type=_number, default=None, metavar="PX",
-                   help="max stability error (default: the model card's, else 4; <0 disables)")
-    p.add_argument("--stability-mode", choices=("diagonal", "all8"), default="diagonal")
+                   help=f"max stability error (default: the model card's, else {_shown(filters.stability)}; <0 disables)")
+    p.add_argument("--stability-mode", choices=("diagonal", "all8"), default=opts.stability)
     p.add_argument("--max-ratio", type=_number, default=None,
-                   help="max nearest/second-nearest distance ratio (default: the model card's, else off; <0 disables)")
-    p.add_argument("--ransac", choices=("homography", "fundamental"), default=None)
-    p.add_argument("--ransac-threshold", type=_positive_number, default=3.0, metavar="PX")
-    p.add_argument("--seed", type=_int_at_least(0), default=0)
+                   help=f"max nearest/second-nearest distance ratio (default: the model card's, else {_shown(filters.max_ratio)}; "
+                        "<0 disables)")
+    p.add_argument("--ransac", choices=RANSAC_MODELS, default=filters.ransac)
+    p.add_argument("--ransac-threshold", type=_positive_number, default=filters.ransac_threshold, metavar="PX")
+    p.add_argument("--seed", type=_int_at_least(0), default=opts.seed)
     p.add_argument("--viz", type=Path, help=f"write a picture of the kept matches ({', '.join(PICTURE_FORMATS)})")
     p.add_argument("--viz-lines", action="store_true", help="draw lines in the picture too")
     p.add_argument("--timing", action="store_true", help="print one line of stage times on stderr")
@@ -145,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     from .core import resources
     from .core.checkpoint import CheckpointError, ModelOutputError, load_model
     from .core.devices import choose_device
-    from .core.export import MATCH_FORMATS, PICTURE_FORMATS, OutputPathError, check_output_paths, draw_matches, save_matches, save_picture
+    from .core.drawing import PICTURE_FORMATS, draw_matches, save_picture
+    from .core.files import OutputPathError, check_output_paths
+    from .core.match_files import MATCH_FORMATS, save_matches
     from .core.filters import FilterSettings, apply_filters, default_filters
     from .core.image import DISPLAY_SIDE, ImageLoadError, load_image
     from .core.keypoints import QueryPointsError, check_query_points, read_points_file

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ucn_gui.core.image import ImageLoadError, read_rgb, shrink_to_max_side
+from ucn_gui import ImageLoadError, read_rgb, shrink_to_max_side
 
 from .common import IMAGE_SUFFIXES, Key, KeyedOrder, Skipped, sample_rng
 

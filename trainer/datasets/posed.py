@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ucn_gui.core.image import ImageLoadError, read_rgb, shrink_to_max_side
+from ucn_gui import ImageLoadError, read_rgb, shrink_to_max_side
 
 from ..geometry import relative_pose, skew, symmetric_epipolar_distance
 from .common import Key, KeyedOrder, Skipped, sample_rng
@@ -367,7 +367,7 @@ class PosedDataset:
 
     def save_positive_cache(self, scene: Scene) -> Path:
         """Compute the positives of every pair of ``scene`` and write them beside its cameras.json (atomically)."""
-        from ucn_gui.core.checkpoint import atomic_write
+        from ucn_gui.core.files import atomic_write
 
         arrays: dict[str, np.ndarray] = {"meta": np.array(self._cache_meta())}
         for a, b in scene.pairs:

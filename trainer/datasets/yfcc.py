@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ucn_gui.core.image import ImageLoadError, read_rgb, shrink_to_max_side
+from ucn_gui import ImageLoadError, read_rgb, shrink_to_max_side
 
 from ..geometry import essential_matrix, normalize_keypoints, parse_calibration, symmetric_epipolar_distance
 from .common import Key, KeyedOrder, Skipped

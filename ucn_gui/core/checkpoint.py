@@ -20,11 +20,8 @@ import io
 import json
 import os
 import pickle
-import re
-import stat
-import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file as load_safetensors
 from safetensors.torch import save_file as save_safetensors
 
+from .files import atomic_write
 from .model import ARCHITECTURES, NORM_MODES, ResUNet2, build_model
 
 FORMAT_TAG = "ucn-viewer/1"
@@ -280,65 +278,6 @@ def _check_shapes(path: Path, arch: str, expected: Mapping[str, torch.Tensor], f
         problems.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
     if problems:
         raise CheckpointError(f"{path}: does not fit {arch}: " + " | ".join(problems))
-
-
-# --------------------------------------------------------------------------- writing
-
-
-TEMP_SUFFIX = ".tmp"
-# What atomic_write's temporary files look like: ".NAME.<8 random characters>.tmp".
-_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: a killed process never leaves half a file.
-
-    A symbolic link is followed: its target gets the new content and the link stays.
-    An existing file keeps its permission bits; a new one gets the usual 0666 & ~umask.
-    """
-    path = Path(path)
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~_UMASK
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, mode)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
-    """Delete the hidden temporary files that killed atomic writes left in ``folder``.
-
-    Call it only when no write into the folder can be in progress (a run starting up).
-    Returns what was removed.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    removed = []
-    for p in sorted(folder.iterdir()):
-        if _TEMP_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink():
-            p.unlink(missing_ok=True)
-            removed.append(p)
-    return removed
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it; done once, at import (single-threaded)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
 
 
 def card_path(weights_path: str | os.PathLike) -> Path:

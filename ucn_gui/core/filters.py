@@ -2,50 +2,19 @@
 
     keep = filter_mask(matches, FilterSettings(reciprocity=4, stability=4))
     keep &= ransac_mask(matches, keep, "homography", 3.0)
+    drawn = drawn_indices(keep, draw_order(len(matches)), cap=5000)   # what a picture shows
+
+FilterSettings itself lives in ``settings.py`` with the other defaults.
 """
 from __future__ import annotations
 
-import math
-import numbers
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
 from .matching import MatchSet
-
-RANSAC_MODELS = ("homography", "fundamental")
-
-
-@dataclass
-class FilterSettings:
-    """A threshold of None switches that test off. Defaults follow the seed (4 px each)."""
-
-    reciprocity: float | None = 4.0  # max cycle error, px
-    stability: float | None = 4.0  # max cycle error after a 1-px shift, px
-    max_distance: float | None = None  # max descriptor distance in [0, 2]
-    max_ratio: float | None = None  # max nearest / second-nearest distance ratio
-    ransac: str | None = None  # None | homography | fundamental
-    ransac_threshold: float = 3.0  # px
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """ValueError naming the setting when a threshold is NaN (a NaN cut would silently
-        keep or drop everything) or RANSAC is set up wrongly."""
-        for name in ("reciprocity", "stability", "max_distance", "max_ratio"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value)):
-                raise ValueError(f"{name} threshold must be a number or None (off), got {value!r}")
-        if self.ransac and self.ransac not in RANSAC_MODELS:
-            raise ValueError(f"unknown RANSAC model {self.ransac!r} ({' or '.join(RANSAC_MODELS)})")
-        t = self.ransac_threshold
-        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not math.isfinite(t) or t <= 0:
-            raise ValueError(f"ransac_threshold must be a positive number of pixels, got {t!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .settings import RANSAC_MODELS, THRESHOLDS, FilterSettings
 
 
 def filter_mask(matches: MatchSet, settings: FilterSettings) -> np.ndarray:
@@ -63,7 +32,8 @@ def filter_mask(matches: MatchSet, settings: FilterSettings) -> np.ndarray:
 
 
 def ransac_mask(
-    matches: MatchSet, keep: np.ndarray, model: str = "homography", threshold: float = 3.0, seed: int = 0
+    matches: MatchSet, keep: np.ndarray, model: str = "homography", threshold: float = FilterSettings.ransac_threshold,
+    seed: int = 0,
 ) -> np.ndarray:
     """Boolean N: the RANSAC inliers among ``keep`` (all False when too few to fit)."""
     if model not in RANSAC_MODELS:
@@ -93,18 +63,36 @@ def apply_filters(matches: MatchSet, settings: FilterSettings) -> np.ndarray:
     return keep
 
 
-def default_filters(card: dict | None = None) -> FilterSettings:
+def default_filters(card: dict | None = None, base: FilterSettings | None = None) -> FilterSettings:
     """The thresholds a model's card recommends (``"default_filters"``: reciprocity, stability,
-    max_distance, max_ratio; a null switches a test off), else FilterSettings' own defaults.
+    max_distance, max_ratio; a null switches a test off) over ``base`` (default: FilterSettings()),
+    whose other settings (RANSAC) stay as they are.
 
     A model's descriptors decide where its cycle errors fall, so the thresholds chosen on its
     validation benchmark travel with it rather than being hard-coded in the app.
     """
-    settings = FilterSettings()
+    defaults = FilterSettings()
     chosen = (card or {}).get("default_filters") or {}
-    for name in ("reciprocity", "stability", "max_distance", "max_ratio"):
+    thresholds = {name: getattr(defaults, name) for name in THRESHOLDS}  # a test the card does not name
+    for name in THRESHOLDS:
         if name in chosen:
-            value = chosen[name]
-            setattr(settings, name, None if value is None else float(value))
-    settings.validate()
-    return settings
+            thresholds[name] = None if chosen[name] is None else float(chosen[name])
+    return replace(base or defaults, **thresholds)  # validated again (a NaN from the card is refused)
+
+
+def draw_order(n: int, seed: int = 0) -> np.ndarray:
+    """A fixed random order of ``n`` candidates (int64), made once per MatchSet.
+
+    Taking survivors in this order under a drawing cap keeps the same ones drawn as
+    thresholds move, and spreads the drawn sample over the whole image.
+    """
+    return np.random.default_rng(seed).permutation(n).astype(np.int64)
+
+
+def drawn_indices(mask: np.ndarray, order: np.ndarray, cap: int) -> np.ndarray:
+    """Indices of at most ``cap`` survivors of ``mask``, the first ones in ``order``."""
+    return order[mask[order]][:cap]
+
+
+__all__ = ["FilterSettings", "RANSAC_MODELS", "apply_filters", "default_filters", "draw_order", "drawn_indices",
+           "filter_mask", "ransac_mask"]

@@ -5,6 +5,9 @@
     img.to_original(xy)    # N x 2 network pixels -> original pixels
     big = load_image("12000x9000.jpg", max_side=640, keep_side=4096)   # decoded at 1/2: 6000 x 4500
 
+An app that shows photos keeps a :class:`Photo` (RGB and path, ``open_photo``) and
+asks it for the network's copy when a run starts (``photo.for_network(640)``).
+
 Every coordinate that leaves the core is in ORIGINAL pixels. With ``keep_side`` a
 photo far larger than needed is decoded reduced (a JPEG by its decoder, at 1/2, 1/4
 or 1/8, which is several times faster than decoding it whole; other formats are
@@ -74,10 +77,6 @@ class LoadedImage:
         out[:, 1] = (out[:, 1] + 0.5) / sy - 0.5
         return out
 
-    def resized(self, max_side: int | None) -> LoadedImage:
-        """The same photo with the network copy at most ``max_side`` on its long side."""
-        return prepare_image(self.rgb, max_side, self.path, self.original_size)
-
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) the network runs at."""
@@ -102,6 +101,36 @@ class LoadedImage:
         out[:, 0] = (out[:, 0] + 0.5) / sx - 0.5
         out[:, 1] = (out[:, 1] + 0.5) / sy - 0.5
         return out
+
+
+@dataclass(eq=False)  # compared by identity: a new Photo object is a new photo, even from the same file
+class Photo:
+    """A photo as an app shows it: RGB (decoded reduced when huge, see ``decode``) and its file.
+
+    original_size: (width, height) of the photo itself; coordinates always refer to it.
+    """
+
+    path: Path
+    rgb: np.ndarray  # H x W x 3 uint8
+    original_size: tuple[int, int]
+
+    @property
+    def reduced(self) -> bool:
+        """True when ``rgb`` has fewer pixels than the photo (decoded at 1/2, 1/4 or 1/8)."""
+        return tuple(self.original_size) != (self.rgb.shape[1], self.rgb.shape[0])
+
+    def for_network(self, max_side: int | None) -> LoadedImage:
+        """The copy the network sees, at most ``max_side`` long. When the run wants more pixels
+        than a reduced photo holds, the file is decoded again (slow: call it off the GUI thread)."""
+        if self.reduced and (max_side is None or max_side > max(self.rgb.shape[:2])):
+            return load_image(self.path, max_side, keep_side=max_side)
+        return prepare_image(self.rgb, max_side, self.path, self.original_size)
+
+
+def open_photo(path: str | os.PathLike, keep_side: int | None = None) -> Photo:
+    """Decode a photo to show (reduced, never below ``keep_side``, when huge); ImageLoadError naming the file."""
+    rgb, original = decode(path, keep_side)
+    return Photo(Path(path), rgb, original)
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:

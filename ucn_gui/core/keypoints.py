@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .nn import check_cancel
+from .settings import MatchOptions
 
 KEYPOINT_MODES = ("sift", "grid", "all")
 
@@ -21,7 +22,7 @@ SIFT_MARGIN = 64
 
 def sift_points(
     gray: np.ndarray,
-    max_points: int = 2000,
+    max_points: int = MatchOptions.max_keypoints,
     contrast_threshold: float = 0.01,
     cancel: Callable[[], bool] | None = None,
 ) -> np.ndarray:
@@ -74,7 +75,7 @@ def _detect_tiled(sift: cv2.SIFT, gray: np.ndarray, cancel: Callable[[], bool] |
     return np.concatenate(xys), np.concatenate(responses)
 
 
-def grid_points(width: int, height: int, stride: int = 8) -> np.ndarray:
+def grid_points(width: int, height: int, stride: int = MatchOptions.grid_stride) -> np.ndarray:
     """A regular grid, offset by half a stride so it is centred in the image."""
     if stride < 1:
         raise ValueError(f"grid stride must be >= 1, got {stride}")

@@ -26,6 +26,7 @@ from .keypoints import check_query_points
 from .keypoints import all_points, grid_points, sift_points
 from .nn import Cancelled, check_cancel, descriptor_distance, nearest_neighbors
 from .precision import coarse_search_dtype, resolve_precision
+from .settings import MatchOptions
 
 ProgressFn = Callable[[str, float], None]  # (stage name, fraction of the whole run done)
 
@@ -33,15 +34,6 @@ ProgressFn = Callable[[str, float], None]  # (stage name, fraction of the whole 
 # The diagonal shifts of the seed's stability test, and all 8 neighbours.
 DIAGONAL_SHIFTS = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], dtype=np.int64)
 ALL8_SHIFTS = np.array([[dx, dy] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dx or dy], dtype=np.int64)
-
-
-@dataclass
-class MatchOptions:
-    keypoints: str = "sift"  # sift | grid | all (ignored when points are given)
-    max_keypoints: int = 2000
-    grid_stride: int = 8
-    stability: str = "diagonal"  # diagonal: one random diagonal shift (seeded) | all8: worst of 8
-    seed: int = 0
 
 
 @dataclass

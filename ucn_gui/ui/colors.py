@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ucn_gui.core.export import jet_lut, position_fraction
+from ucn_gui.core.drawing import jet_lut, position_fraction
 
 N_COLORS = 64
 

@@ -7,7 +7,7 @@
 
 Each threshold is a labelled float slider (the label is an exact-entry box) with a
 checkbox that switches the test off. A histogram of reciprocity errors shows
-where the cut falls.
+where the cut falls. The controls start from ``FilterSettings()``'s defaults.
 """
 from __future__ import annotations
 
@@ -16,10 +16,14 @@ import pyqtgraph as pg
 from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore, QtWidgets
 from superqt import QLabeledDoubleSlider
+from superqt.utils import signals_blocked
 
-from ucn_gui.core.filters import FilterSettings
+from ucn_gui.core.settings import FilterSettings
 
 HIST_MAX_PX = 20.0  # errors above this land in the last bin
+MAX_DRAWN = 5000  # default cap on the matches drawn (a fixed random sample of the survivors)
+# Where a slider rests while its test is off by default (FilterSettings has None there).
+RESTING = {"max_distance": 1.0, "max_ratio": 0.9}
 
 
 class ThresholdRow(QtWidgets.QWidget):
@@ -27,18 +31,17 @@ class ThresholdRow(QtWidgets.QWidget):
 
     changed = QtCore.Signal()
 
-    def __init__(self, name: str, lo: float, hi: float, value: float, decimals: int, enabled: bool, tip: str) -> None:
+    def __init__(self, name: str, hi: float, decimals: int, value: float | None, resting: float, tip: str) -> None:
         super().__init__()
+        self.resting = resting  # the slider's position when set_value(None) switches the test off
         self.check = QtWidgets.QCheckBox(name)
-        self.check.setChecked(enabled)
         self.check.setToolTip(tip)
         self.slider = QLabeledDoubleSlider(QtCore.Qt.Orientation.Horizontal)
         self.slider.setDecimals(decimals)
-        self.slider.setRange(lo, hi)
+        self.slider.setRange(0.0, hi)
         self.slider.setSingleStep(10 ** -decimals)
-        self.slider.setValue(value)
-        self.slider.setEnabled(enabled)
         self.slider.setToolTip(tip)
+        self._show(value)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 2, 0, 2)
         layout.setSpacing(0)
@@ -51,17 +54,18 @@ class ThresholdRow(QtWidgets.QWidget):
         self.slider.setEnabled(on)
         self.changed.emit()
 
+    def _show(self, value: float | None) -> None:
+        self.check.setChecked(value is not None)
+        self.slider.setEnabled(value is not None)
+        self.slider.setValue(self.resting if value is None else value)
+
     def value(self) -> float | None:
         """The threshold, or None when the test is off."""
         return float(self.slider.value()) if self.check.isChecked() else None
 
-    def set_value(self, value: float | None, default: float) -> None:
-        blockers = [QtCore.QSignalBlocker(self.check), QtCore.QSignalBlocker(self.slider)]
-        self.check.setChecked(value is not None)
-        self.slider.setEnabled(value is not None)
-        self.slider.setValue(default if value is None else value)
-        for b in blockers:
-            b.unblock()
+    def set_value(self, value: float | None) -> None:
+        with signals_blocked(self.check, self.slider):
+            self._show(value)
         self.changed.emit()
 
 
@@ -70,20 +74,20 @@ class FilterPanel(QtWidgets.QGroupBox):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__("Filters (instant, no recomputation)", parent)
-        self.reciprocity = ThresholdRow(
-            "Reciprocity error ≤ (px)", 0.0, 20.0, 4.0, 2, True,
-            "Match image 1 back to image 0: how far the cycle lands from where it started.",
-        )
-        self.stability = ThresholdRow(
-            "Stability error ≤ (px)", 0.0, 20.0, 4.0, 2, True,
-            "Shift the match by one pixel and match back: a stable match lands close again.",
-        )
-        self.distance = ThresholdRow(
-            "Descriptor distance ≤", 0.0, 2.0, 1.0, 3, False, "L2 distance between the two unit descriptors (0 to 2)."
-        )
-        self.ratio = ThresholdRow(
-            "Ratio ≤ (nearest / second)", 0.0, 1.0, 0.9, 3, False, "Lowe's ratio of the nearest to the second-nearest distance."
-        )
+        defaults = FilterSettings()
+
+        def row(name: str, label: str, hi: float, decimals: int, tip: str) -> ThresholdRow:
+            value = getattr(defaults, name)
+            return ThresholdRow(label, hi, decimals, value, RESTING.get(name, value), tip)
+
+        self.reciprocity = row("reciprocity", "Reciprocity error ≤ (px)", 20.0, 2,
+                               "Match image 1 back to image 0: how far the cycle lands from where it started.")
+        self.stability = row("stability", "Stability error ≤ (px)", 20.0, 2,
+                             "Shift the match by one pixel and match back: a stable match lands close again.")
+        self.distance = row("max_distance", "Descriptor distance ≤", 2.0, 3, "L2 distance between the two unit descriptors (0 to 2).")
+        self.ratio = row("max_ratio", "Ratio ≤ (nearest / second)", 1.0, 3, "Lowe's ratio of the nearest to the second-nearest distance.")
+        self.rows = {"reciprocity": self.reciprocity, "stability": self.stability,
+                     "max_distance": self.distance, "max_ratio": self.ratio}  # FilterSettings field -> row
         self.ransac = QtWidgets.QComboBox()
         self.ransac.addItem("No RANSAC", None)
         self.ransac.addItem("RANSAC: homography", "homography")
@@ -91,13 +95,13 @@ class FilterPanel(QtWidgets.QGroupBox):
         self.ransac_threshold = QLabeledDoubleSlider(QtCore.Qt.Orientation.Horizontal)
         self.ransac_threshold.setDecimals(1)
         self.ransac_threshold.setRange(0.5, 20.0)
-        self.ransac_threshold.setValue(3.0)
+        self.ransac_threshold.setValue(defaults.ransac_threshold)
         self.ransac_threshold.setEnabled(False)
         self.ransac_threshold.setToolTip("RANSAC inlier threshold in pixels")
         self.max_drawn_box = QtWidgets.QSpinBox()
         self.max_drawn_box.setRange(0, 1_000_000)
         self.max_drawn_box.setSingleStep(500)
-        self.max_drawn_box.setValue(5000)
+        self.max_drawn_box.setValue(MAX_DRAWN)
         self.max_drawn_box.setToolTip("At most this many of the surviving matches are drawn (a fixed random sample).")
         self.counter = QtWidgets.QLabel("no matches yet")
         self.counter.setObjectName("counter")
@@ -113,14 +117,14 @@ class FilterPanel(QtWidgets.QGroupBox):
         self.hist.getPlotItem().getAxis("left").setWidth(30)
         self.hist_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(90, 140, 220, 160), pen=pg.mkPen((90, 140, 220)))
         self.hist.addItem(self.hist_curve)
-        self.hist_line = pg.InfiniteLine(pos=4.0, angle=90, pen=pg.mkPen("#ff5050", width=2))
+        self.hist_line = pg.InfiniteLine(pos=defaults.reciprocity or 0.0, angle=90, pen=pg.mkPen("#ff5050", width=2))
         self.hist.addItem(self.hist_line)
         self.hist.setXRange(0, HIST_MAX_PX, padding=0.02)
 
         layout = QtWidgets.QVBoxLayout(self)
-        for row in (self.reciprocity, self.stability, self.distance, self.ratio):
-            layout.addWidget(row)
-            row.changed.connect(self._on_changed)
+        for threshold in self.rows.values():
+            layout.addWidget(threshold)
+            threshold.changed.connect(self._on_changed)
         layout.addWidget(self.ransac)
         layout.addWidget(self.ransac_threshold)
         form = QtWidgets.QFormLayout()
@@ -146,20 +150,12 @@ class FilterPanel(QtWidgets.QGroupBox):
     # ------------------------------------------------------------------ state
 
     def settings(self) -> FilterSettings:
-        return FilterSettings(
-            reciprocity=self.reciprocity.value(),
-            stability=self.stability.value(),
-            max_distance=self.distance.value(),
-            max_ratio=self.ratio.value(),
-            ransac=self.ransac.currentData(),
-            ransac_threshold=float(self.ransac_threshold.value()),
-        )
+        return FilterSettings(**{name: threshold.value() for name, threshold in self.rows.items()},
+                              ransac=self.ransac.currentData(), ransac_threshold=float(self.ransac_threshold.value()))
 
     def set_settings(self, s: FilterSettings) -> None:
-        self.reciprocity.set_value(s.reciprocity, 4.0)
-        self.stability.set_value(s.stability, 4.0)
-        self.distance.set_value(s.max_distance, 1.0)
-        self.ratio.set_value(s.max_ratio, 0.9)
+        for name, threshold in self.rows.items():
+            threshold.set_value(getattr(s, name))
         self.ransac_threshold.setValue(s.ransac_threshold)
         index = self.ransac.findData(s.ransac)
         self.ransac.setCurrentIndex(max(index, 0))

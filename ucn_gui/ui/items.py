@@ -1,9 +1,9 @@
 """Batched graphics items for many matches: one item paints every dot, one every line.
 
 Qt's software rasteriser is slow with thousands of per-point symbols or colour
-objects (see docs: drawing costs), so :class:`DotsItem` stamps all dots into one
-numpy ARGB buffer in device pixels and draws it with a single ``drawImage``;
-dots keep a constant on-screen size at every zoom. :class:`LinesItem` groups
+objects (timings: README, "Benchmarks > The window"), so :class:`DotsItem` stamps
+all dots into one numpy ARGB buffer in device pixels and draws it with a single
+``drawImage``; dots keep a constant on-screen size at every zoom. :class:`LinesItem` groups
 segments by colour into a handful of ``QPainterPath`` objects.
 """
 from __future__ import annotations
@@ -43,8 +43,12 @@ class DotsItem(pg.GraphicsObject):
         self.prepareGeometryChange()
         self._bounds = QtCore.QRectF(rect)
 
-    def count(self) -> int:
-        return len(self._xy)
+    def copy_for_export(self, radius: float) -> DotsItem:
+        """The same dots at another radius (device pixels of the rendered picture)."""
+        copy = DotsItem(radius=radius, outline=self.outline)
+        copy.set_bounds(self._bounds)
+        copy.set_points(self._xy, self._cidx)
+        return copy
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt API)
         return self._bounds
@@ -79,7 +83,6 @@ class DotsItem(pg.GraphicsObject):
         inner_dx, inner_dy = _disk_offsets(r)
         if self.outline:  # a dark rim keeps dots readable on bright and dark photos
             dx, dy = _disk_offsets(r + dpr)
-            rim = np.ones(len(dx), bool)
             inner = set(zip(inner_dx.tolist(), inner_dy.tolist()))
             rim = np.array([(a, b) not in inner for a, b in zip(dx.tolist(), dy.tolist())])
             for off in (dy[rim] * bw + dx[rim]).tolist():
@@ -135,6 +138,13 @@ class LinesItem(pg.GraphicsObject):
     def set_bounds(self, rect: QtCore.QRectF) -> None:
         self.prepareGeometryChange()
         self._bounds = QtCore.QRectF(rect)
+
+    def copy_for_export(self) -> LinesItem:
+        """The same segments, sharing the already batched paths and their pens."""
+        copy = LinesItem(self.alpha, self.width)
+        copy.set_bounds(self._bounds)
+        copy._paths = self._paths
+        return copy
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt API)
         return self._bounds

@@ -3,7 +3,7 @@
     loader = ImageLoader()
     loader.loaded.connect(on_images)        # (load id, {side: OpenedImage})
     loader.failed.connect(on_error)         # (load id, message naming the file)
-    load_id = loader.load({0: path0, 1: path1}, keep_side=4096, max_side=640)
+    load_id = loader.load({0: path0, 1: path1}, max_side=640)   # max_side: the network's size
     loader.shutdown()                       # on close
 
 Decoding a photo (and, for the window, shrinking it for display) takes from a few ms
@@ -20,39 +20,34 @@ import numpy as np
 from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore
 
-from ucn_gui.core.image import ImageLoadError, LoadedImage, load_image, shrink_to_max_side
-
-DISPLAY_MAX_SIDE = 4096  # the window shows at most this long side (drawn scaled to the photo's own pixels)
+from ucn_gui.core.image import DISPLAY_SIDE, ImageLoadError, Photo, open_photo, shrink_to_max_side
 
 
 @dataclass
 class OpenedImage:
-    image: LoadedImage  # the photo (possibly decoded reduced), coordinates in its own pixels
-    display: np.ndarray  # H x W x 3 uint8, at most DISPLAY_MAX_SIDE on its long side
+    image: Photo  # the photo (possibly decoded reduced), coordinates in its own pixels
+    display: np.ndarray  # H x W x 3 uint8, at most DISPLAY_SIDE on its long side (drawn over the photo's pixels)
 
 
-def display_copy(rgb: np.ndarray, max_side: int | None = None) -> np.ndarray:
-    """``rgb`` shrunk to at most ``max_side`` (default DISPLAY_MAX_SIDE) on its long side."""
-    return shrink_to_max_side(rgb, max_side or DISPLAY_MAX_SIDE)
-
-
-def open_image(path: Path, keep_side: int, max_side: int | None) -> OpenedImage:
-    """Decode (reduced when huge) and prepare the display copy; ImageLoadError naming the file."""
+def open_image(path: Path, max_side: int | None) -> OpenedImage:
+    """Decode (reduced when huge, keeping at least DISPLAY_SIDE or the network's ``max_side``)
+    and prepare the display copy; ImageLoadError naming the file."""
+    keep = max(DISPLAY_SIDE, max_side or 0)
     try:
-        image = load_image(path, max_side, keep_side=keep_side)
+        photo = open_photo(path, keep)
     except MemoryError:
         raise ImageLoadError(f"{path}: not enough memory to decode this image") from None
-    return OpenedImage(image, display_copy(image.rgb))
+    return OpenedImage(photo, shrink_to_max_side(photo.rgb, DISPLAY_SIDE))
 
 
 class _LoadJob(QtCore.QObject):
     loaded = QtCore.Signal(int, object)  # load id, {side: OpenedImage}
     failed = QtCore.Signal(int, str)
 
-    @QtCore.Slot(int, object, int, object)
-    def run(self, load_id: int, paths: dict, keep_side: int, max_side: object) -> None:
+    @QtCore.Slot(int, object, object)
+    def run(self, load_id: int, paths: dict, max_side: object) -> None:
         try:
-            opened = {side: open_image(Path(p), keep_side, max_side) for side, p in paths.items()}
+            opened = {side: open_image(Path(p), max_side) for side, p in paths.items()}
         except ImageLoadError as exc:
             self.failed.emit(load_id, str(exc))
             return
@@ -69,7 +64,7 @@ class ImageLoader(QtCore.QObject):
     failed = QtCore.Signal(int, str)  # load id, message
     busy_changed = QtCore.Signal(bool)
 
-    _start = QtCore.Signal(int, object, int, object)
+    _start = QtCore.Signal(int, object, object)
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -88,14 +83,15 @@ class ImageLoader(QtCore.QObject):
     def busy(self) -> bool:
         return bool(self._pending)
 
-    def load(self, paths: dict[int, str | Path], keep_side: int, max_side: int | None = None) -> int:
-        """Queue a load of one or both sides; returns its id (carried by loaded / failed)."""
+    def load(self, paths: dict[int, str | Path], max_side: int | None = None) -> int:
+        """Queue a load of one or both sides; returns its id (carried by loaded / failed).
+        max_side: the network's size, kept in any case when a huge photo is decoded reduced."""
         self._next_id += 1
         was_busy = self.busy
         self._pending.add(self._next_id)
         if not was_busy:
             self.busy_changed.emit(True)
-        self._start.emit(self._next_id, {int(k): Path(v) for k, v in paths.items()}, int(keep_side), max_side)
+        self._start.emit(self._next_id, {int(k): Path(v) for k, v in paths.items()}, max_side)
         return self._next_id
 
     def _done(self, load_id: int) -> None:

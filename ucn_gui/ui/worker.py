@@ -2,10 +2,11 @@
 
     runner = MatchRunner()
     runner.finished.connect(on_result)          # MatchResult, only for the latest request
-    runner.submit(MatchRequest(model, img0, img1, max_side=640, options=MatchOptions()))
+    runner.submit(MatchRequest(model, photo0, photo1, ComputeSettings(max_side=640)))
     runner.shutdown()                           # on close: cancel, quit, wait
 
-A :class:`MatchWorker` lives on its own QThread and runs one request at a time.
+A :class:`MatchWorker` lives on its own QThread and runs one request at a time,
+through a core ``Matcher`` that keeps the model's features of the last pair warm.
 Every request gets an id and a ``threading.Event``; submitting a new one sets the
 previous event, so the running match stops at its next stage boundary
 (``Cancelled`` from the core) and queued stale requests are skipped. The runner
@@ -27,9 +28,11 @@ from PySide6 import QtCore
 
 from ucn_gui.core.checkpoint import LoadedModel
 from ucn_gui.core.devices import DeviceNameError, choose_device
-from ucn_gui.core.image import LoadedImage, load_image
-from ucn_gui.core.matching import Cancelled, MatchOptions, MatchSet, PairFeatures, match
+from ucn_gui.core.image import Photo
+from ucn_gui.core.matcher import Matcher, MatchRun
+from ucn_gui.core.matching import Cancelled, MatchSet, PairFeatures
 from ucn_gui.core.precision import PRECISIONS, choose_precision
+from ucn_gui.core.settings import ComputeSettings
 
 
 WORKER_NICE = 10  # the worker's niceness relative to the GUI thread
@@ -38,12 +41,9 @@ WORKER_NICE = 10  # the worker's niceness relative to the GUI thread
 @dataclass(frozen=True)
 class MatchRequest:
     model: LoadedModel
-    image0: LoadedImage  # as loaded for display (original resolution)
-    image1: LoadedImage
-    max_side: int | None = 640
-    options: MatchOptions = field(default_factory=MatchOptions)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N (an unavailable CUDA device runs on the CPU)
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (one the device cannot run: auto's choice, with a notice)
+    image0: Photo  # as opened for display; the Matcher makes the network's copies
+    image1: Photo
+    compute: ComputeSettings = field(default_factory=ComputeSettings)
     request_id: int = 0  # set by MatchRunner.submit
 
 
@@ -56,15 +56,6 @@ class MatchResult:
     seconds: float
     reused_features: bool
     precision: str = "fp32"  # what the network ran in
-
-
-def _network_copy(image: LoadedImage, max_side: int | None) -> LoadedImage:
-    """The photo at the run's size. A huge photo was decoded reduced for the window; when the
-    run wants more pixels than that copy has, it is decoded again here (never on the GUI thread)."""
-    have = max(image.rgb.shape[:2])
-    if image.full_size is not None and (max_side is None or max_side > have):
-        return load_image(image.path, max_side, keep_side=max_side)
-    return image.resized(max_side)
 
 
 def _is_cuda_oom(exc: BaseException) -> bool:
@@ -84,13 +75,6 @@ def _lower_thread_priority() -> None:
             pass
 
 
-def _same_key(a: tuple, b: tuple | None) -> bool:
-    """Objects compared by identity (models, images), plain values by equality."""
-    if b is None or len(a) != len(b):
-        return False
-    return all(x is y or (isinstance(x, (int, str)) and x == y) for x, y in zip(a, b))
-
-
 class MatchWorker(QtCore.QObject):
     """Runs requests on the thread it was moved to. Signals carry the request id."""
 
@@ -102,9 +86,7 @@ class MatchWorker(QtCore.QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        # Features of the last pair: a request that only changes query points reuses them.
-        self._cache_key: tuple | None = None
-        self._cache: PairFeatures | None = None
+        self._matcher: Matcher | None = None  # the current model, with the features of the last pair
 
     @QtCore.Slot()
     def warm_up(self) -> None:
@@ -133,22 +115,23 @@ class MatchWorker(QtCore.QObject):
         start = time.perf_counter()
         try:
             try:
-                chosen, why = choose_device(request.device)
+                chosen, why = choose_device(request.compute.device)
             except DeviceNameError:  # e.g. a hand-edited setting: never a reason not to run
                 chosen, why = choose_device("auto")
             device = str(chosen)
             if why:
                 self.notice.emit(rid, why)
             try:
-                pair, matches, reused = self._run_on(request, device, stop)
+                run = self._run_on(request, device, stop)
             except Exception as exc:  # noqa: BLE001 - only CUDA OOM is retried, the rest re-raised
                 if not (device.startswith("cuda") and _is_cuda_oom(exc)):
                     raise
-                self._drop_cache()
+                if self._matcher is not None:
+                    self._matcher.forget()
                 torch.cuda.empty_cache()
                 self.notice.emit(rid, "The GPU ran out of memory; this pair was matched on the CPU instead.")
                 device = "cpu"
-                pair, matches, reused = self._run_on(request, device, stop)
+                run = self._run_on(request, device, stop)
         except Cancelled:
             self.cancelled.emit(rid)
             return
@@ -156,30 +139,20 @@ class MatchWorker(QtCore.QObject):
             traceback.print_exc()
             self.failed.emit(rid, f"{type(exc).__name__}: {exc}")
             return
-        self.finished.emit(MatchResult(rid, pair, matches, device, time.perf_counter() - start, reused, pair.precision))
+        seconds = time.perf_counter() - start
+        self.finished.emit(MatchResult(rid, run.pair, run.matches, device, seconds, run.reused, run.pair.precision))
 
-    def _run_on(self, request: MatchRequest, device: str, stop: threading.Event) -> tuple[PairFeatures, MatchSet, bool]:
+    def _run_on(self, request: MatchRequest, device: str, stop: threading.Event) -> MatchRun:
         progress = lambda stage, fraction: self.progress.emit(request.request_id, stage, fraction)  # noqa: E731
-        requested = request.precision if request.precision in PRECISIONS else "auto"  # a hand-edited setting
+        compute = request.compute
+        requested = compute.precision if compute.precision in PRECISIONS else "auto"  # a hand-edited setting
         precision, why = choose_precision(requested, device)
         if why:
             self.notice.emit(request.request_id, why)
-        # Identity, not equality: a new image or model object always means new features.
-        key = (request.model.model, request.image0, request.image1, request.max_side, device, precision)
-        reused = self._cache is not None and _same_key(key, self._cache_key)
-        if reused:
-            pair = self._cache
-        else:
-            self._drop_cache()
-            img0 = _network_copy(request.image0, request.max_side)
-            img1 = _network_copy(request.image1, request.max_side)
-            pair = PairFeatures.compute(request.model.model, img0, img1, device, progress, stop.is_set, precision)
-            self._cache_key, self._cache = key, pair
-        matches = match(pair, request.options, None, progress, stop.is_set)
-        return pair, matches, reused
-
-    def _drop_cache(self) -> None:
-        self._cache_key, self._cache = None, None
+        if self._matcher is None or self._matcher.model is not request.model.model:
+            self._matcher = Matcher(request.model.model)
+        return self._matcher.match(request.image0, request.image1, compute.max_side, compute.options, device, precision,
+                                   progress, stop.is_set)
 
 
 class MatchRunner(QtCore.QObject):
@@ -191,6 +164,7 @@ class MatchRunner(QtCore.QObject):
     cancelled = QtCore.Signal()
     notice = QtCore.Signal(str)
     busy_changed = QtCore.Signal(bool)
+    settled = QtCore.Signal(int, str)  # any request's end, stale ones too: id, "finished" | "failed" | "cancelled"
 
     _start = QtCore.Signal(object, object)  # (MatchRequest, threading.Event) -> worker.run
 
@@ -223,8 +197,9 @@ class MatchRunner(QtCore.QObject):
         return self._busy
 
     @property
-    def latest_id(self) -> int:
-        return self._latest
+    def running(self) -> bool:
+        """Whether the worker's thread runs (False once shutdown stopped it)."""
+        return self._thread.isRunning()
 
     def submit(self, request: MatchRequest) -> int:
         """Start a run; any earlier one is cancelled and its result will be ignored."""
@@ -265,16 +240,19 @@ class MatchRunner(QtCore.QObject):
             self.progress.emit(stage, fraction)
 
     def _on_finished(self, result: MatchResult) -> None:
+        self.settled.emit(result.request_id, "finished")
         if result.request_id == self._latest:
             self._set_busy(False)
             self.finished.emit(result)
 
     def _on_failed(self, rid: int, message: str) -> None:
+        self.settled.emit(rid, "failed")
         if rid == self._latest:
             self._set_busy(False)
             self.failed.emit(message)
 
     def _on_cancelled(self, rid: int) -> None:
+        self.settled.emit(rid, "cancelled")
         if rid == self._latest:  # cancelled from inside (not via cancel(), which already reported)
             self._set_busy(False)
             self.cancelled.emit()

@@ -1,0 +1,101 @@
+"""Match files: NPZ, CSV and JSON with the same columns, written atomically and read back.
+
+    save_matches("m.npz", matches, mask, {"model": "..."})   # the suffix picks the format
+    cols = load_matches("m.csv")                              # the same dict of arrays (+ 'settings')
+
+Columns: keypoints0 / keypoints1 (x, y in original pixels), reciprocity_error,
+stability_error, descriptor_distance, ratio, mask. NPZ and JSON also carry the
+settings used; CSV stays plain columns.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .files import atomic_write
+from .matching import MatchSet
+
+MATCH_FORMATS = (".npz", ".csv", ".json")
+CSV_HEADER = ("x0", "y0", "x1", "y1", "reciprocity_error", "stability_error", "descriptor_distance", "ratio", "mask")
+
+
+def match_columns(matches: MatchSet, mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "keypoints0": matches.keypoints0.astype(np.float32),
+        "keypoints1": matches.keypoints1.astype(np.float32),
+        "reciprocity_error": matches.reciprocity_error.astype(np.float32),
+        "stability_error": matches.stability_error.astype(np.float32),
+        "descriptor_distance": matches.descriptor_distance.astype(np.float32),
+        "ratio": matches.ratio.astype(np.float32),
+        "mask": np.asarray(mask, dtype=bool),
+    }
+
+
+def save_matches(path: str | os.PathLike, matches: MatchSet, mask: np.ndarray, settings: Mapping[str, Any] | None = None) -> Path:
+    """Write matches in the format the suffix names (.npz, .csv or .json), atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MATCH_FORMATS:
+        raise ValueError(f"{path}: unsupported output format {suffix!r} (use {', '.join(MATCH_FORMATS)})")
+    if len(mask) != len(matches):
+        raise ValueError(f"mask has {len(mask)} entries for {len(matches)} matches")
+    cols = match_columns(matches, mask)
+    settings = dict(settings or {})
+
+    def write_npz(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object keeps numpy from appending ".npz" to the temp name
+            np.savez(f, **cols, settings=np.array(json.dumps(settings, default=str)))
+
+    def write_csv(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(CSV_HEADER)
+            for row in zip(
+                *cols["keypoints0"].T, *cols["keypoints1"].T, cols["reciprocity_error"], cols["stability_error"],
+                cols["descriptor_distance"], cols["ratio"], cols["mask"].astype(int),
+            ):
+                w.writerow([f"{v:.6g}" if isinstance(v, (float, np.floating)) else v for v in row])
+
+    def write_json(tmp: Path) -> None:
+        doc = {"settings": settings, **{k: v.tolist() for k, v in cols.items()}}
+        tmp.write_text(json.dumps(doc, default=str))
+
+    atomic_write(path, {".npz": write_npz, ".csv": write_csv, ".json": write_json}[suffix])
+    return path
+
+
+def load_matches(path: str | os.PathLike) -> dict[str, Any]:
+    """Read back any of the three formats into the same dict of arrays (+ 'settings')."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            out: dict[str, Any] = {k: z[k] for k in z.files if k != "settings"}
+            out["settings"] = json.loads(str(z["settings"])) if "settings" in z.files else {}
+        return out
+    if suffix == ".json":
+        doc = json.loads(path.read_text())
+        out = {k: np.asarray(v, dtype=bool if k == "mask" else np.float32) for k, v in doc.items() if k != "settings"}
+        out["settings"] = doc.get("settings", {})
+        return out
+    if suffix == ".csv":
+        with open(path, encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        col = lambda name, dt=np.float32: np.array([r[name] for r in rows], dtype=np.float64).astype(dt)  # noqa: E731
+        return {
+            "keypoints0": np.stack([col("x0"), col("y0")], 1).reshape(-1, 2),
+            "keypoints1": np.stack([col("x1"), col("y1")], 1).reshape(-1, 2),
+            "reciprocity_error": col("reciprocity_error"),
+            "stability_error": col("stability_error"),
+            "descriptor_distance": col("descriptor_distance"),
+            "ratio": col("ratio"),
+            "mask": col("mask", np.int64).astype(bool),
+            "settings": {},  # CSV is columns only; NPZ and JSON keep the settings
+        }
+    raise ValueError(f"{path}: unsupported format {suffix!r}")

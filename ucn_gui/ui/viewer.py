@@ -1,0 +1,76 @@
+"""The centre of the window: message bar, pair view and a line about the match under the cursor,
+kept in step with a ViewerState (as napari's QtViewer is with its viewer model).
+
+    viewer = ViewerWidget(state)
+    viewer.pair_view.files_dropped.connect(open_dropped)
+    viewer.query(x, y)                   # False until the pair is matched
+
+Photos, drawn matches, the highlight and the click-to-query heat map follow the state's
+signals; nothing here starts work.
+"""
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+from .pair_view import PairView
+from .state import ViewerState
+from .status import MessageBar
+
+
+class ViewerWidget(QtWidgets.QWidget):
+    def __init__(self, state: ViewerState) -> None:
+        super().__init__()
+        self.state = state
+        self.message_bar = MessageBar()
+        self.pair_view = PairView()
+        self.info = QtWidgets.QLabel("Drop two images here, or use File ▸ Open.")
+        self.info.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 2)
+        layout.setSpacing(4)
+        for widget, stretch in ((self.message_bar, 0), (self.pair_view, 1), (self.info, 0)):
+            layout.addWidget(widget, stretch)
+        state.images_changed.connect(self._show_images)
+        state.result_changed.connect(self._on_result_changed)
+        state.mask_changed.connect(self._show_mask)
+        self.pair_view.hovered.connect(self.describe_match)
+        self.pair_view.match_clicked.connect(self.describe_match)
+
+    def _show_images(self, sides: list[int]) -> None:
+        for side in sides:
+            photo = self.state.images[side]
+            self.pair_view.set_image(side, self.state.displays[side], None if photo is None else photo.original_size)
+
+    def _on_result_changed(self) -> None:
+        if self.state.result is None:
+            self.pair_view.select(-1)
+            self.pair_view.clear_query()
+
+    def _show_mask(self) -> None:
+        self.pair_view.set_matches(*self.state.drawn())
+
+    def describe_match(self, index: int) -> None:
+        """Scores of one match (MatchSet index) in the line below the images."""
+        if self.state.result is None or index < 0:
+            return
+        m = self.state.result.matches
+        (x0, y0), (x1, y1) = m.keypoints0[index], m.keypoints1[index]
+        self.info.setText(
+            f"Match {index}: ({x0:.0f}, {y0:.0f}) → ({x1:.0f}, {y1:.0f}) · reciprocity error "
+            f"{m.reciprocity_error[index]:.2f} px · stability error {m.stability_error[index]:.2f} px · "
+            f"descriptor distance {m.descriptor_distance[index]:.3f} · ratio {m.ratio[index]:.3f}"
+        )
+
+    def query(self, x: float, y: float) -> bool:
+        """Click-to-query: similarity of pixel (x, y) of image 0 over image 1, from cached features.
+        False (nothing shown) until the pair is matched."""
+        found = self.state.query(x, y)
+        if found is None:
+            return False
+        sim, best = found
+        self.pair_view.show_query(x, y, sim, best)
+        self.info.setText(
+            f"Query ({x:.0f}, {y:.0f}) in image 0 → nearest neighbour ({best[0]:.0f}, {best[1]:.0f}) in image 1, "
+            f"similarity {float(sim.max()):.3f} (heat map: descriptor similarity over image 1)"
+        )
+        return True
