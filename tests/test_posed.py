@@ -233,3 +233,25 @@ def test_a_scene_of_unrelated_photos_gets_no_pairs(tmp_path: Path) -> None:
     assert doc["pairs"] == [] and sum(doc["rejected"].values()) == 3
     with pytest.raises(SceneError, match="est_mixed.*lists no pairs"):
         load_scene(tmp_path / "est" / "est_mixed", PosedParams())
+
+
+def test_estimated_share_draws_that_share_of_posed_pairs_from_estimated_scenes(tmp_path: Path) -> None:
+    from trainer.config import parse_args
+    from trainer.datasets import make_datasets
+
+    # An estimated-geometry twin of a camera scene: its F written out, its cameras withheld.
+    cams_scene = load_scene(POSED / "nerd_mother_child", PosedParams())
+    est = tmp_path / "scenes" / "est_twin"
+    shutil.copytree(POSED / "nerd_mother_child" / "images", est / "images")
+    pairs = [{"image0": a, "image1": b, "F": cams_scene.fundamental(a, b).tolist()} for a, b in cams_scene.pairs[:2]]
+    (est / "fundamentals.json").write_text(json.dumps({"pairs": pairs}))
+    shutil.copytree(POSED / "strecha_fountain_p11", tmp_path / "scenes" / "strecha_fountain_p11")
+    cfg = parse_args(["--dataset", "posed", "--posed_dir", str(tmp_path / "scenes"), "--val_scenes",
+                      "--estimated_share", "0.5", "--crop_size", "128", "--model", "ResUNetBN2F"])
+    train, _ = make_datasets(cfg)
+    assert sorted(train.scene_names) == ["est_twin", "strecha_fountain_p11"]
+    drawn = [s["path"].split("/")[0] for s in (train[(0, i)] for i in range(60)) if not isinstance(s, Skipped)]
+    # 2 estimated pairs against 30 camera pairs: without the share, about 6 % would be estimated.
+    assert 0.3 < drawn.count("est_twin") / len(drawn) < 0.7
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "posed", "--posed_dir", "x", "--estimated_share", "1.5"])

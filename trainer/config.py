@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="posed: whole scenes kept for validation only (their group, e.g. strecha_castle_*, never trains)")
     g.add_argument("--posed_ratio", type=float, default=0.5,
                    help="posed with --data_dir: share of training pairs that are real posed pairs (the rest homography)")
+    g.add_argument("--estimated_share", type=float, default=None,
+                   help="posed: share of the posed pairs drawn from scenes of estimated geometry (trainer.estimate_pairs; "
+                        "default: every pair equally likely)")
     g.add_argument("--epipolar_threshold", type=float, default=1.5,
                    help="posed: px (at the training resolution); a SIFT match is positive below this symmetric epipolar distance")
     g.add_argument("--posed_ratio_test", type=float, default=0.9, help="posed: SIFT ratio test for candidate matches (1: none)")
@@ -175,6 +178,8 @@ def finalize(cfg: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
             cfg.min_correspondences = 32
         if not 0.0 <= cfg.posed_ratio <= 1.0:
             parser.error("--posed_ratio must be between 0 and 1")
+        if cfg.estimated_share is not None and not 0.0 <= cfg.estimated_share <= 1.0:
+            parser.error("--estimated_share must be between 0 and 1")
     elif cfg.dataset == "homography":
         if not cfg.data_dir:
             parser.error("--dataset homography needs --data_dir FOLDER [FOLDER ...]")

@@ -377,6 +377,7 @@ class Trainer:
                     "validation_scenes": list(cfg.val_scenes or []),
                     "homography_photos": list(map(str, cfg.data_dir or [])),
                     "posed_ratio": cfg.posed_ratio if cfg.data_dir else 1.0,
+                    "estimated_share": cfg.estimated_share,
                     "epipolar_threshold_px": cfg.epipolar_threshold}
         else:
             data = {"kind": "yfcc", "raw": str(cfg.data_dir_raw), "processed": str(cfg.data_dir_processed)}

@@ -60,6 +60,13 @@ def make_datasets(cfg: argparse.Namespace) -> tuple[Any, Any | None]:
         if not train_scenes:
             raise SceneError("every posed scene is held out for validation: nothing left to train on")
         train: Any = PosedDataset(train_scenes, params, seed=cfg.seed)
+        estimated = [sc for sc in train_scenes if not sc.cameras]
+        known = [sc for sc in train_scenes if sc.cameras]
+        if cfg.estimated_share is not None and estimated and known:
+            # Pairs of estimated geometry (landmark photos) are few next to the camera scenes'
+            # pairs; a fixed share keeps them from being drowned out by pair count.
+            train = MixedDataset([PosedDataset(known, params, seed=cfg.seed), PosedDataset(estimated, params, seed=cfg.seed)],
+                                 [1.0 - cfg.estimated_share, cfg.estimated_share], seed=cfg.seed + 11)
         if cfg.data_dir and cfg.posed_ratio < 1.0:
             photos = HomographyDataset(cfg.data_dir, homography_params(cfg), seed=cfg.seed)
             train = MixedDataset([train, photos], [cfg.posed_ratio, 1.0 - cfg.posed_ratio], seed=cfg.seed)

@@ -452,6 +452,11 @@ class MixedDataset:
     def __len__(self) -> int:
         return sum(len(d) for d in self.datasets)
 
+    @property
+    def scene_names(self) -> list[str]:
+        """The scenes of the member data sets that have scenes (the posed ones)."""
+        return [n for d in self.datasets for n in getattr(d, "scene_names", [])]
+
     def __getitem__(self, key: Key) -> dict[str, Any] | Skipped:
         u = sample_rng(self.seed, key, salt=7).random()
         k = int(np.searchsorted(self.cdf, u, side="right"))
