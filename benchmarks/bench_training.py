@@ -43,11 +43,12 @@ def run_one(arch: str, n_out: int, device: str, crop: int, candidates: int, posi
     from trainer.loop import Trainer
 
     samples = samples_dir()
+    precision, _, layout = precision.partition(":")  # "bf16:nchw": autocast without channels_last
     cfg = parse_args([
         "--dataset", "homography", "--data_dir", str(samples), "--model", arch, "--model_n_out", str(n_out),
         "--crop_size", str(crop), "--num_hn_samples_per_batch", str(candidates), "--num_pos_per_batch", str(positives),
         "--batch_size", "1", "--device", device, "--out_dir", "/tmp/ucn-bench-unused", "--precision", precision,
-        "--optimizer", "adam",
+        "--optimizer", "adam", *(["--channels_last", "false"] if layout == "nchw" else []),
     ])
     dev = torch.device(device)
     trainer = Trainer(cfg, DistContext(device=dev), build_data=False)
@@ -72,7 +73,7 @@ def run_one(arch: str, n_out: int, device: str, crop: int, candidates: int, posi
     total = time.perf_counter() - t
     wait_share = data_wait_share(trainer, crop, steps, workers, gen) if workers > 0 else float("nan")
     out = {
-        "arch": arch, "n_out": n_out, "device": device, "precision": trainer.precision, "crop": crop,
+        "arch": arch, "n_out": n_out, "device": device, "precision": trainer.precision + ("" if trainer.channels_last else " nchw"), "crop": crop,
         "it_per_s": steps / total, "ms_per_it": total / steps * 1000, "data_wait": wait_share, "workers": workers,
         **{f"{k}_ms": v / steps * 1000 for k, v in parts.items()},
         "sample_ms": sample_ms,
@@ -118,7 +119,8 @@ def data_wait_share(trainer, crop: int, steps: int, workers: int, gen) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--crops", type=int, nargs="+", default=[160, 256])
-    p.add_argument("--precisions", nargs="+", default=["fp32", "auto"])
+    p.add_argument("--precisions", nargs="+", default=["fp32", "auto"],
+                   help="fp32, bf16, fp16 or auto; a ':nchw' suffix turns channels_last off (e.g. bf16:nchw)")
     p.add_argument("--archs", nargs="+", default=None, help="ARCH:N_OUT (default: ResUNetBN2F:32 ResUNetBN2D2:64)")
     p.add_argument("--workers", type=int, default=1, help="loader processes in the data-wait phase (0: skip it)")
     p.add_argument("--candidates", type=int, default=40000)
