@@ -1,7 +1,8 @@
-"""``ucn-match``: match two images from the command line.
+"""``ucn-match``: match two images, or a list of pairs (see batch_cli), from the command line.
 
     ucn-match a.jpg b.jpg -o matches.npz --max-size 640 --viz matches.png
     ucn-match a.jpg b.jpg -o m.npz --max-size 640 --precision fp32 --timing
+    ucn-match --pairs pairs.txt --image-dir images/ --output-dir out/ --colmap out/database.db --reconstruct out/sparse
 """
 from __future__ import annotations
 
@@ -72,11 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .core.keypoints import KEYPOINT_MODES
     from .core.precision import PRECISIONS
 
-    p = _Parser(prog="ucn-match", description="Dense UCN correspondences between two images.")
+    p = _Parser(prog="ucn-match", description="Dense UCN correspondences between two images, or over a list of pairs (--pairs).")
     p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    p.add_argument("image0", type=Path)
-    p.add_argument("image1", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True, help=f"matches file ({', '.join(MATCH_FORMATS)})")
+    p.add_argument("image0", type=Path, nargs="?")
+    p.add_argument("image1", type=Path, nargs="?")
+    p.add_argument("-o", "--output", type=Path, help=f"matches file ({', '.join(MATCH_FORMATS)}); required for two images")
     p.add_argument("--weights", help="weights file or zoo name, e.g. open-ucn-yfcc (downloaded on first use); default: the bundled model")
     p.add_argument("--device", default="auto", type=_device, help=f"{' | '.join(ACCEPTED)} (default: auto, CUDA when available)")
     p.add_argument("--max-size", type=_int_at_least(MIN_MAX_SIZE, " (the network's smallest useful input)"), default=None,
@@ -102,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--viz-lines", action="store_true", help="draw lines in the picture too")
     p.add_argument("--timing", action="store_true", help="print one line of stage times on stderr")
     p.add_argument("-q", "--quiet", action="store_true")
+    from .batch_cli import add_batch_arguments
+
+    add_batch_arguments(p)
     return p
 
 
@@ -153,7 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     from .core.precision import choose_precision
     from .core.zoo import DownloadError, ModelNotFound, default_model_path, resolve
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.pairs is not None:
+        from .batch_cli import run_batch
+
+        return run_batch(args)
+    from .batch_cli import check_two_image_arguments
+
+    check_two_image_arguments(parser, args)
     # Everything the user can get wrong is checked before any work starts.
     if args.output.suffix.lower() not in MATCH_FORMATS:
         return _fail(f"-o {args.output}: output must end in {', '.join(MATCH_FORMATS)}")
