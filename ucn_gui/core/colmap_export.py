@@ -105,12 +105,25 @@ def write_database(
 
 
 def _write_images(pycolmap, db, merged: MergedMatches, image_dir: Path, camera_model: str) -> tuple[dict[str, int], int]:
-    """Camera, rig, image, frame and keypoints per image; returns name -> image id and the EXIF count."""
+    """Cameras, rigs, images and frames, then each image's keypoints; returns name -> image id and the EXIF count."""
+    ids, exif = write_images(db, merged.sizes, image_dir, camera_model)
+    for name, image_id in ids.items():
+        kp = merged.keypoints[name].astype(np.float32).reshape(-1, 2) + COLMAP_PIXEL_OFFSET
+        db.write_keypoints(image_id, np.ascontiguousarray(kp))
+    return ids, exif
+
+
+def write_images(db, sizes: dict[str, tuple[int, int]], image_dir: str | os.PathLike,
+                 camera_model: str = "SIMPLE_RADIAL") -> tuple[dict[str, int], int]:
+    """One camera (focal length: see camera_prior), trivial rig, image and frame per name, in
+    sorted order, into an open pycolmap Database. Returns name -> image id and how many focal
+    lengths came from EXIF. (Also how benchmarks/bench_sfm.py gives SIFT the same cameras.)"""
+    pycolmap = import_pycolmap()
     ids: dict[str, int] = {}
     exif = 0
-    for name in sorted(merged.keypoints):
-        w, h = merged.sizes[name]
-        focal, from_exif = focal_prior(image_dir / name, w, h)
+    for name in sorted(sizes):
+        w, h = sizes[name]
+        focal, from_exif = focal_prior(Path(image_dir) / name, w, h)
         exif += from_exif
         camera = pycolmap.Camera.create_from_model_name(0, camera_model, float(focal), int(w), int(h))
         camera.has_prior_focal_length = from_exif
@@ -123,7 +136,5 @@ def _write_images(pycolmap, db, merged: MergedMatches, image_dir: Path, camera_m
         frame.rig_id = rig_id
         frame.add_data_id(db.read_image(image_id).data_id)
         db.write_frame(frame)
-        kp = merged.keypoints[name].astype(np.float32).reshape(-1, 2) + COLMAP_PIXEL_OFFSET
-        db.write_keypoints(image_id, np.ascontiguousarray(kp))
         ids[name] = image_id
     return ids, exif
