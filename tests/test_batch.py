@@ -101,6 +101,12 @@ def test_pairs_generators_and_missing_images(images, tmp_path):
     p = _pairs_file(tmp_path, ["a.jpg b.jpg", "a.jpg nope.jpg"])
     with pytest.raises(PairsError, match=r"line 2: 'nope.jpg' is not a file in --image-dir"):
         pairs_from_spec(str(p), images)
+    spaced = tmp_path / "spaced"
+    spaced.mkdir()
+    for name in ("x.jpg", "my photo.jpg"):
+        shutil.copy(images / "a.jpg", spaced / name)
+    with pytest.raises(PairsError, match="'my photo.jpg' has white space in its name"):
+        pairs_from_spec("exhaustive", spaced)
 
 
 # --------------------------------------------------------------------------- the cache

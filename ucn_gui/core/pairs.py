@@ -146,6 +146,10 @@ def pairs_from_spec(spec: str, image_dir: str | os.PathLike, exclude: str | os.P
         if spec != "exhaustive" and (seq is None or int(seq.group(1)) < 1):
             raise PairsError(f"--pairs {spec}: expected sequential:K with a whole number K >= 1, e.g. sequential:5")
         names = list_images(image_dir, exclude)
+        spaced = next((n for n in names if any(c.isspace() for c in n)), None)
+        if spaced is not None:  # a pairs file (ours, hloc's, COLMAP's) separates names by white space
+            raise PairsError(f"--image-dir {image_dir}: {spaced!r} has white space in its name, which a pairs "
+                             "file cannot hold; rename it")
         if len(names) < 2:
             raise PairsError(f"--image-dir {image_dir}: {len(names)} image(s) found ({', '.join(IMAGE_SUFFIXES)}); "
                              "at least 2 are needed")
