@@ -26,6 +26,7 @@ scenes no bundled model was trained on (validation scenes of its card).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -136,7 +137,8 @@ def main() -> None:
     ap.add_argument("--cells", type=int, nargs="+", default=[1], help="snapping grid cell sizes, network pixels")
     ap.add_argument("--ucn-args", default="", help="further ucn-match options, e.g. '--keypoints grid --grid-stride 4'")
     ap.add_argument("--methods", nargs="+", default=["ucn", "sift"], choices=["ucn", "sift"])
-    ap.add_argument("--keep", type=Path, help="keep the work folders here (default: a temporary folder, removed)")
+    ap.add_argument("--keep", type=Path, help="keep the work folders here (default: a temporary folder, removed); "
+                    "UCN matches already there are reused (their time is then not a matching time)")
     args = ap.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_sfm_"))
@@ -150,29 +152,31 @@ def main() -> None:
             pair_list = pairs_from_spec(spec, image_dir)
             names = sorted(pair_list.images)
             wdir = work / scene
-            shutil.rmtree(wdir, ignore_errors=True)
-            wdir.mkdir(parents=True)
+            wdir.mkdir(parents=True, exist_ok=True)  # with --keep, matches of an earlier run are reused
             pairs_file = wdir / "pairs.txt"
             write_pairs_file(pairs_file, pair_list.pairs)
             label = f"{scene} ({len(names)} images, {len(pair_list.pairs)} pairs)"
             if "ucn" in args.methods:
                 t = time.perf_counter()
-                rc = cli.main(["--pairs", str(pairs_file), "--image-dir", str(image_dir), "--output-dir", str(wdir / "ucn"),
+                # One output folder per set of options (a folder holds matches of one setting).
+                ucn_dir = wdir / ("ucn_" + hashlib.sha1(args.ucn_args.encode()).hexdigest()[:8] if args.ucn_args else "ucn")
+                rc = cli.main(["--pairs", str(pairs_file), "--image-dir", str(image_dir), "--output-dir", str(ucn_dir),
                                "--max-size", str(args.max_size), "--max-keypoints", str(args.max_keypoints), "-q",
                                *args.ucn_args.split()])
                 assert rc == 0, rc
                 t_match = time.perf_counter() - t
-                results = [load_result(wdir / "ucn", p) for p in pair_list.pairs]
+                results = [load_result(ucn_dir, p) for p in pair_list.pairs]
                 for cell in args.cells:
-                    db = wdir / f"ucn_cell{cell}.db"
+                    db = ucn_dir / f"cell{cell}.db"
                     t = time.perf_counter()
                     write_database(db, merge(results, cell=cell), image_dir, threads=thread_count())
                     t_export = time.perf_counter() - t
                     method = f"UCN {args.max_size} px" + (f" {args.ucn_args}" if args.ucn_args else "")
                     rows.append(_reconstruct_row(label, method + (f", cell {cell}" if len(args.cells) > 1 else ""),
-                                                 db, image_dir, wdir / f"sparse_ucn{cell}", gt, t_match + t_export))
+                                                 db, image_dir, ucn_dir / f"sparse{cell}", gt, t_match + t_export))
             if "sift" in args.methods:
                 db = wdir / "sift.db"
+                db.unlink(missing_ok=True)
                 t = time.perf_counter()
                 sift_database(db, image_dir, names, pairs_file)
                 rows.append(_reconstruct_row(label, "SIFT (COLMAP), full resolution", db, image_dir, wdir / "sparse_sift", gt,
