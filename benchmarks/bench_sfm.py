@@ -13,11 +13,12 @@ thresholds, merged into per-image keypoints (ucn_gui.core.tracks). SIFT: COLMAP'
 check; pycolmap.match_image_pairs on the same pairs file).
 
 The largest model is aligned to the ground truth by a similarity (rotation: the chordal mean
-of the registered images' rotation offsets; scale and translation: least squares on their
-camera centres; see align()). Rotation error: the angle between an image's aligned
+of the registered images' rotation offsets that agree within 5 degrees; scale and translation:
+least squares on their camera centres, trimmed once; see align()). Rotation error: the angle between an image's aligned
 and true camera rotation. Camera-centre error: the distance between aligned and true centre
 in units of the scene's camera baseline (the median distance from a true camera centre to
-the nearest other one). Percentiles over the registered images.
+the nearest other one). Median, 90th percentile and worst over all registered images
+(the images left out of the fit included).
 
 Scenes come from --posed-dir (default ../shared/data/posed, the layout of its README:
 images/, cameras.json with K, R, t in OpenCV's convention x_cam = R X + t). The defaults are
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -55,17 +55,38 @@ from ucn_gui.core.tracks import merge  # noqa: E402
 DEFAULT_SCENES = ("strecha_fountain_p11", "middlebury_dino_sparse_ring")
 
 
+OUTLIER_DEG = 5.0  # an image whose rotation offset differs more from the consensus leaves the alignment fit
+
+
 def align(R_est: list[np.ndarray], C_est: np.ndarray, R_gt: list[np.ndarray], C_gt: np.ndarray):
-    """(s, R, t) with C_gt ~ s R C_est + t. R is the chordal mean of R_gt_i^T R_est_i (each image's
-    own estimate of the world rotation), so it is defined even when the camera centres are nearly
-    collinear (as in a short walk), where a fit to the centres alone leaves a rotation free; s and
-    t are then the least-squares fit of the centres (Umeyama's, with R fixed)."""
-    U, _, Vt = np.linalg.svd(sum(Rg.T @ Re for Rg, Re in zip(R_gt, R_est)))
-    R = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt  # R_est_i = R_gt_i R for a perfect model: world_gt = R world_est
-    mu_e, mu_g = C_est.mean(0), C_gt.mean(0)
-    xe, xg = (C_est - mu_e) @ R.T, C_gt - mu_g
-    s = float((xe * xg).sum() / max((xe ** 2).sum(), 1e-12))
-    return s, R, mu_g - s * R @ mu_e
+    """(s, R, t) with C_gt ~ s R C_est + t, robust to a few badly placed images.
+
+    Rotation: each image gives its own estimate R_gt_i^T R_est_i of the world rotation; the one
+    with the smallest median angle to all others is the consensus, and R is the chordal mean of
+    the estimates within OUTLIER_DEG of it. Defined even when the camera centres are nearly
+    collinear (a short walk), where a fit to the centres alone leaves a rotation free; one
+    image placed 50 degrees off (it happens) does not tilt everyone else. Scale and translation:
+    least squares on the centres of those images, refitted once without centres whose error is
+    above 3x the median.
+    """
+    cand = [Rg.T @ Re for Rg, Re in zip(R_gt, R_est)]
+    angles = np.array([[rotation_angle_deg(a.T @ b) for b in cand] for a in cand])
+    centre = int(np.argmin(np.median(angles, axis=1)))
+    inliers = np.flatnonzero(angles[centre] <= OUTLIER_DEG)
+    U, _, Vt = np.linalg.svd(sum(cand[i] for i in inliers))
+    R = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
+    use = inliers
+    for _ in range(2):
+        mu_e, mu_g = C_est[use].mean(0), C_gt[use].mean(0)
+        xe, xg = (C_est[use] - mu_e) @ R.T, C_gt[use] - mu_g
+        s = float((xe * xg).sum() / max((xe ** 2).sum(), 1e-12))
+        t = mu_g - s * R @ mu_e
+        err = np.linalg.norm(s * C_est[inliers] @ R.T + t - C_gt[inliers], axis=1)
+        keep = inliers[err <= 3 * np.median(err) + 1e-12]
+        if len(keep) < 3:
+            break
+        use = keep
+    return s, R, t
 
 
 def rotation_angle_deg(R: np.ndarray) -> float:
@@ -87,11 +108,11 @@ def evaluate(rec, gt: dict[str, dict]) -> dict:
     baseline = float(np.median(dist.min(axis=1)))
     out = {"registered": len(names), "images": len(gt)}
     if len(names) < 3:
-        return {**out, "rot_med": np.nan, "rot_p90": np.nan, "ctr_med": np.nan, "ctr_p90": np.nan}
+        return {**out, "rot_med": np.nan, "rot_p90": np.nan, "rot_max": np.nan, "ctr_med": np.nan, "ctr_p90": np.nan}
     s, Rs, ts = align(R_est, np.stack(C_est), [R_gt[n] for n in names], np.stack([C_gt[n] for n in names]))
     rot = [rotation_angle_deg(R_gt[n] @ (R @ Rs.T).T) for n, R in zip(names, R_est)]
     ctr = [np.linalg.norm(s * Rs @ c + ts - C_gt[n]) / baseline for n, c in zip(names, C_est)]
-    return {**out, "rot_med": np.median(rot), "rot_p90": np.percentile(rot, 90),
+    return {**out, "rot_med": np.median(rot), "rot_p90": np.percentile(rot, 90), "rot_max": np.max(rot),
             "ctr_med": np.median(ctr), "ctr_p90": np.percentile(ctr, 90)}
 
 
@@ -186,11 +207,12 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
     print(f"\n{thread_count()} threads; errors over the registered images of the largest model\n")
-    print("| scene | matches | registered | rot. err. median | rot. err. p90 | centre err. median | centre err. p90 "
+    print("| scene | matches | registered | rot. err. median | rot. err. p90 | rot. err. max | centre err. median | centre err. p90 "
           "| points | mean track length | reproj. err. | verified pairs | inlier matches | match + verify s | mapping s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['scene']} | {r['method']} | {r['registered']} / {r['images']} | {r['rot_med']:.2f}° | {r['rot_p90']:.2f}° "
+              f"| {r['rot_max']:.2f}° "
               f"| {r['ctr_med']:.3f} | {r['ctr_p90']:.3f} | {r['points']:,} | {r['track']:.2f} | {r['reproj']:.2f} px "
               f"| {r['verified']} | {r['inliers']:,} | {r['t_match']:.0f} | {r['t_map']:.0f} |")
 
@@ -202,7 +224,7 @@ def _reconstruct_row(scene: str, method: str, db: Path, image_dir: Path, out: Pa
     t_map = time.perf_counter() - t
     row = {"scene": scene, "method": method, "verified": verified, "inliers": inliers, "t_match": t_match, "t_map": t_map}
     if not stats:
-        return {**row, "registered": 0, "images": len(gt), "rot_med": np.nan, "rot_p90": np.nan, "ctr_med": np.nan,
+        return {**row, "registered": 0, "images": len(gt), "rot_med": np.nan, "rot_p90": np.nan, "rot_max": np.nan, "ctr_med": np.nan,
                 "ctr_p90": np.nan, "points": 0, "track": np.nan, "reproj": np.nan}
     best = stats[0]
     row.update(evaluate(models[best.index], gt))

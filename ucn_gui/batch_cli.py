@@ -87,7 +87,7 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
 
 def run_batch(args: argparse.Namespace) -> int:
     from . import cli
-    from .core.batch import BatchConfig, BatchRunner, BatchSettingsError, Events, check_manifest, file_sha256
+    from .core.batch import BatchConfig, BatchRunner, BatchSettingsError, check_manifest, file_sha256
     from .core.checkpoint import CheckpointError, ModelOutputError, load_model
     from .core.colmap_export import MissingExtra, import_pycolmap
     from .core.devices import choose_device
@@ -173,7 +173,7 @@ def run_batch(args: argparse.Namespace) -> int:
                          cache_bytes=args.cache_mb << 20)
     runner = BatchRunner(loaded.model, args.image_dir, args.output_dir, config, {**settings, "weights": str(weights)})
     try:
-        summary = _run_with_progress(runner, pair_list.pairs, args.quiet, Events)
+        summary = _run_with_progress(runner, pair_list.pairs, args.quiet)
     except ModelOutputError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -196,11 +196,11 @@ def run_batch(args: argparse.Namespace) -> int:
     return rc or (1 if summary.skipped else 0)
 
 
-def _run_with_progress(runner, pairs, quiet: bool, events_type):
+def _run_with_progress(runner, pairs, quiet: bool):
     """runner.run with a tqdm bar on stderr: pairs done, rate, time left."""
     from tqdm import tqdm
 
-    from .core.batch import done_pairs
+    from .core.batch import Events, done_pairs
 
     todo = len(pairs) - len(done_pairs(runner.out_dir, pairs))
     with tqdm(total=todo, unit="pair", desc="matching", file=sys.stderr, disable=quiet or todo == 0, dynamic_ncols=True) as bar:
@@ -210,7 +210,7 @@ def _run_with_progress(runner, pairs, quiet: bool, events_type):
         def bad_image(name, reason):
             tqdm.write(f"ucn-match: warning: skipping the pairs of {name}: {reason}", file=sys.stderr)
 
-        return runner.run(pairs, events_type(pair_done=pair_done, bad_image=bad_image))
+        return runner.run(pairs, Events(pair_done=pair_done, bad_image=bad_image))
 
 
 def _summary_line(s, out_dir: Path) -> str:
