@@ -187,7 +187,8 @@ class BatchRunner:
         events = events or Events()
         t0 = time.perf_counter()
         (self.out_dir / RESULTS).mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(self.out_dir / RESULTS)  # what a killed write left; never read back
+        for folder in (self.out_dir, self.out_dir / RESULTS):
+            remove_stale_temp_files(folder)  # what a killed write left; never read back
         done = set(done_pairs(self.out_dir, pairs))
         todo = [p for p in pairs if p not in done]
         summary = BatchSummary(pairs=len(pairs), already_done=len(done))
