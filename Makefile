@@ -19,9 +19,10 @@ $(BIN)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)" -e .
 	touch $@
 
-# Testing adds the test extras ([dev]).
+# Testing adds the test extras ([dev]) and the reconstruction extra ([sfm]: pycolmap, h5py),
+# so the COLMAP and hloc export tests run instead of being skipped.
 $(BIN)/.installed-test: $(BIN)/.installed-run
-	$(BIN)/pip install -q "$(TORCH_SPEC)" -e ".[dev]"
+	$(BIN)/pip install -q "$(TORCH_SPEC)" -e ".[dev,sfm]"
 	touch $@
 
 setup: $(BIN)/.installed-run

@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ucn_gui.core.checkpoint import atomic_write
+from ucn_gui.core.files import atomic_write
 from ucn_gui.core.image import ImageLoadError, read_rgb, shrink_to_max_side
 
 from .datasets.homography import list_images

@@ -1,7 +1,8 @@
-"""``ucn-match``: match two images from the command line.
+"""``ucn-match``: match two images, or a list of pairs (see batch_cli), from the command line.
 
     ucn-match a.jpg b.jpg -o matches.npz --max-size 640 --viz matches.png
     ucn-match a.jpg b.jpg -o m.npz --max-size 640 --precision fp32 --timing
+    ucn-match --pairs pairs.txt --image-dir images/ --output-dir out/ --colmap out/database.db --reconstruct out/sparse
 """
 from __future__ import annotations
 
@@ -15,31 +16,12 @@ from pathlib import Path
 from . import package_version
 from .core.devices import ACCEPTED, DeviceNameError, check_device_name
 from .core.threads import configure_threads
+from .cli_common import _int_at_least, _Parser, _download_bar, _weights_inputs
 
 
 # The smallest --max-size: the network halves the image three times on the way down, and
 # below this a photo is a few dozen pixels, matched "confidently" at one or two of them.
 MIN_MAX_SIZE = 32
-
-
-class _Parser(argparse.ArgumentParser):
-    """An option error is one line, ``ucn-match: error: ...`` (exit code 2), not the whole usage."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _int_at_least(low: int, why: str = ""):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}{why}, got {value}")
-        return value
-
-    return parse
 
 
 def _number(text: str) -> float:
@@ -79,11 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .core.settings import RANSAC_MODELS, FilterSettings, MatchOptions
 
     opts, filters = MatchOptions(), FilterSettings()  # every default below comes from these
-    p = _Parser(prog="ucn-match", description="Dense UCN correspondences between two images.")
+    p = _Parser(prog="ucn-match", description="Dense UCN correspondences between two images, or over a list of pairs (--pairs).")
     p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    p.add_argument("image0", type=Path)
-    p.add_argument("image1", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True, help=f"matches file ({', '.join(MATCH_FORMATS)})")
+    p.add_argument("image0", type=Path, nargs="?")
+    p.add_argument("image1", type=Path, nargs="?")
+    p.add_argument("-o", "--output", type=Path, help=f"matches file ({', '.join(MATCH_FORMATS)}); required for two images")
     p.add_argument("--weights", help="weights file or zoo name, e.g. open-ucn-yfcc (downloaded on first use); default: the bundled model")
     p.add_argument("--device", default="auto", type=_device, help=f"{' | '.join(ACCEPTED)} (default: auto, CUDA when available)")
     p.add_argument("--max-size", type=_int_at_least(MIN_MAX_SIZE, " (the network's smallest useful input)"), default=None,
@@ -112,42 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--viz-lines", action="store_true", help="draw lines in the picture too")
     p.add_argument("--timing", action="store_true", help="print one line of stage times on stderr")
     p.add_argument("-q", "--quiet", action="store_true")
+    from .batch_cli import add_batch_arguments
+
+    add_batch_arguments(p)
     return p
-
-
-def _download_bar():
-    """A tqdm bar driven by the zoo's (done, total) progress callback."""
-    from tqdm import tqdm
-
-    bar: dict[str, tqdm] = {}
-
-    def update(done: int, total: int | None) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, unit="B", unit_scale=True, desc="downloading model", file=sys.stderr)
-        bar["bar"].update(done - bar["bar"].n)
-
-    return update
 
 
 def _fail(msg: str) -> int:
     print(f"ucn-match: error: {msg}", file=sys.stderr)
     return 2
-
-
-def _weights_inputs(weights: str | None) -> dict[str, Path]:
-    """The files a --weights value reads (the file or the zoo's cache path, and its model card)."""
-    from .core.checkpoint import card_path
-    from .core.zoo import default_model_path, find
-
-    path: Path | None
-    if weights is None:
-        path = default_model_path()
-    elif Path(weights).is_file():
-        path = Path(weights)
-    else:
-        entry = find(weights)
-        path = entry.path if entry is not None else None
-    return {} if path is None else {"--weights": path, "the model card": card_path(path)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     from .core.precision import choose_precision
     from .core.zoo import DownloadError, ModelNotFound, default_model_path, resolve
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.pairs is not None:
+        from .batch_cli import run_batch
+
+        return run_batch(args)
+    from .batch_cli import check_two_image_arguments
+
+    check_two_image_arguments(parser, args)
     # Everything the user can get wrong is checked before any work starts.
     if args.output.suffix.lower() not in MATCH_FORMATS:
         return _fail(f"-o {args.output}: output must end in {', '.join(MATCH_FORMATS)}")

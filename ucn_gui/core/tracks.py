@@ -1,0 +1,106 @@
+"""Per-image keypoints from pairwise dense matches, so that tracks connect across pairs.
+
+Dense matching gives every pair its own points: image 0's query points, and in image 1
+whatever pixel each query landed on. Reconstruction tools want one keypoint list per image
+and matches as indices into those lists. The rule here: **every point is snapped to the
+centre of the cell of the matching-resolution grid it falls in** (by default one network
+pixel, the grid the descriptors live on), and one keypoint is made per occupied cell.
+
+Why this rule: a match was decided by the descriptor of one network pixel, so any position
+inside that pixel carries no more information about the match; snapping to it costs at most
+half a network pixel (the target side is on that grid already) and makes the same point
+seen from different pairs the same keypoint, which is what lets a track run through more
+than two images. A larger cell connects more tracks but merges neighbouring points; after
+snapping a pair keeps at most one match per keypoint on each side (the most similar
+descriptors win), as COLMAP's track building expects.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .batch import PairResult
+from .pairs import Pair
+
+
+@dataclass
+class MergedMatches:
+    """keypoints: name -> K x 2 float32 (x, y) ORIGINAL pixels, OpenCV convention (pixel centres
+    at integers); matches: pair -> (M x 2 int64 indices into the two images' keypoints,
+    M float32 scores in [0, 1], the descriptors' cosine similarity)."""
+
+    keypoints: dict[str, np.ndarray] = field(default_factory=dict)
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (width, height)
+    matches: dict[Pair, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def snap_cells(xy: np.ndarray, scale: tuple[float, float], cell: int = 1) -> np.ndarray:
+    """N x 2 int64 cell indices (cx, cy) of original-pixel points on the grid of ``cell``
+    network pixels (network pixel = original pixel / scale, pixel centres aligned)."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    step = np.asarray(scale, np.float64) * cell
+    # A point's network pixel is round((x + 0.5) / s - 0.5) = floor((x + 0.5) / s).
+    return np.maximum(np.floor((xy + 0.5) / step), 0).astype(np.int64)
+
+
+def cell_centres(cells: np.ndarray, scale: tuple[float, float], cell: int = 1) -> np.ndarray:
+    """N x 2 float32 original-pixel centres of cells from :func:`snap_cells`."""
+    step = np.asarray(scale, np.float64) * cell
+    return ((np.asarray(cells, np.float64) + 0.5) * step - 0.5).astype(np.float32)
+
+
+def one_to_one(i0: np.ndarray, i1: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Indices of the matches to keep so that no keypoint is used twice on either side:
+    greedily, the highest score first. Returned in the matches' original order."""
+    order = np.argsort(-score, kind="stable")
+    _, first0 = np.unique(i0[order], return_index=True)
+    order = order[np.sort(first0)]
+    _, first1 = np.unique(i1[order], return_index=True)
+    return np.sort(order[np.sort(first1)])
+
+
+def merge(results: Iterable[PairResult], cell: int = 1) -> MergedMatches:
+    """Keypoint tables and index matches from pair results (only their kept matches)."""
+    if cell < 1:
+        raise ValueError(f"cell must be at least 1 network pixel, got {cell}")
+    scales: dict[str, tuple[float, float]] = {}
+    out = MergedMatches()
+    per_pair: list[tuple[Pair, np.ndarray, np.ndarray, np.ndarray]] = []
+    cells: dict[str, list[np.ndarray]] = {}
+    for r in results:
+        for name, scale, size in ((r.name0, r.scale0, r.size0), (r.name1, r.scale1, r.size1)):
+            known = scales.setdefault(name, tuple(map(float, scale)))
+            if not np.allclose(known, scale, rtol=1e-6):
+                raise ValueError(f"{name}: matched at two different resolutions (scale {known} and {tuple(scale)})")
+            out.sizes[name] = (int(size[0]), int(size[1]))
+            cells.setdefault(name, [])
+        keep = np.flatnonzero(r.kept)
+        c0 = snap_cells(r.keypoints0[keep], r.scale0, cell)
+        c1 = snap_cells(r.keypoints1[keep], r.scale1, cell)
+        score = np.clip(1.0 - np.square(r.distance[keep].astype(np.float64)) / 2.0, 0.0, 1.0)  # cosine similarity
+        ids0, ids1 = _cell_ids(c0), _cell_ids(c1)
+        cells[r.name0].append(ids0)
+        cells[r.name1].append(ids1)
+        per_pair.append(((r.name0, r.name1), ids0, ids1, score.astype(np.float32)))
+    tables: dict[str, np.ndarray] = {}
+    for name, chunks in cells.items():
+        ids = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, np.int64)
+        tables[name] = ids
+        out.keypoints[name] = cell_centres(_cell_xy(ids), scales[name], cell)
+    for pair, ids0, ids1, score in per_pair:
+        i0 = np.searchsorted(tables[pair[0]], ids0)
+        i1 = np.searchsorted(tables[pair[1]], ids1)
+        keep = one_to_one(i0, i1, score)
+        out.matches[pair] = (np.stack([i0[keep], i1[keep]], axis=1).astype(np.int64).reshape(-1, 2), score[keep])
+    return out
+
+
+# Cells as one sortable int64 (row-major): y in the high half, x in the low half.
+def _cell_ids(cells: np.ndarray) -> np.ndarray:
+    return (cells[:, 1] << 32) + cells[:, 0]
+
+
+def _cell_xy(ids: np.ndarray) -> np.ndarray:
+    return np.stack([ids & 0xFFFFFFFF, ids >> 32], axis=1)
