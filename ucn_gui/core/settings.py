@@ -20,14 +20,18 @@ THRESHOLDS = ("reciprocity", "stability", "max_distance", "max_ratio")  # the te
 
 @dataclass
 class FilterSettings:
-    """A threshold of None switches that test off. Defaults follow the seed (4 px each)."""
+    """A threshold of None switches that test off. Defaults follow the seed (4 px each).
 
-    reciprocity: float | None = 4.0  # max cycle error, px
-    stability: float | None = 4.0  # max cycle error after a 1-px shift, px
+    Pixel thresholds are pixels of image 0 at the network's resolution ("px at 640"), the
+    unit the cycle tests work in, so they mean the same on a 1,000-px photo and a 4,000-px one.
+    """
+
+    reciprocity: float | None = 4.0  # max cycle error, px at the network's resolution
+    stability: float | None = 4.0  # max cycle error after a 1-px shift, same unit
     max_distance: float | None = None  # max descriptor distance in [0, 2]
     max_ratio: float | None = None  # max nearest / second-nearest distance ratio
     ransac: str | None = None  # None | homography | fundamental
-    ransac_threshold: float = 3.0  # px
+    ransac_threshold: float = 3.0  # px at the network's resolution (converted for RANSAC on original pixels)
 
     def __post_init__(self) -> None:
         self.validate()

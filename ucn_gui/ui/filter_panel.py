@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtWidgets
 from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
-from ucn_gui.core.settings import FilterSettings
+from ucn_gui.core.settings import ComputeSettings, FilterSettings
 
 HIST_MAX_PX = 20.0  # errors above this land in the last bin
 MAX_DRAWN = 5000  # default cap on the matches drawn (a fixed random sample of the survivors)
@@ -34,6 +34,7 @@ class ThresholdRow(QtWidgets.QWidget):
     def __init__(self, name: str, hi: float, decimals: int, value: float | None, resting: float, tip: str) -> None:
         super().__init__()
         self.resting = resting  # the slider's position when set_value(None) switches the test off
+        self.name, self.tip = name, tip
         self.check = QtWidgets.QCheckBox(name)
         self.check.setToolTip(tip)
         self.slider = QLabeledDoubleSlider(QtCore.Qt.Orientation.Horizontal)
@@ -59,6 +60,13 @@ class ThresholdRow(QtWidgets.QWidget):
         self.slider.setEnabled(value is not None)
         self.slider.setValue(self.resting if value is None else value)
 
+    def set_unit(self, unit: str, note: str = "") -> None:
+        """Name the unit in the label ("Reciprocity error ≤ (px at 640)"); ``note`` extends the tooltip."""
+        self.check.setText(f"{self.name} ({unit})" if unit else self.name)
+        tip = f"{self.tip}\n{note}" if note else self.tip
+        self.check.setToolTip(tip)
+        self.slider.setToolTip(tip)
+
     def value(self) -> float | None:
         """The threshold, or None when the test is off."""
         return float(self.slider.value()) if self.check.isChecked() else None
@@ -80,9 +88,9 @@ class FilterPanel(QtWidgets.QGroupBox):
             value = getattr(defaults, name)
             return ThresholdRow(label, hi, decimals, value, RESTING.get(name, value), tip)
 
-        self.reciprocity = row("reciprocity", "Reciprocity error ≤ (px)", 20.0, 2,
+        self.reciprocity = row("reciprocity", "Reciprocity error ≤", 20.0, 2,
                                "Match image 1 back to image 0: how far the cycle lands from where it started.")
-        self.stability = row("stability", "Stability error ≤ (px)", 20.0, 2,
+        self.stability = row("stability", "Stability error ≤", 20.0, 2,
                              "Shift the match by one pixel and match back: a stable match lands close again.")
         self.distance = row("max_distance", "Descriptor distance ≤", 2.0, 3, "L2 distance between the two unit descriptors (0 to 2).")
         self.ratio = row("max_ratio", "Ratio ≤ (nearest / second)", 1.0, 3, "Lowe's ratio of the nearest to the second-nearest distance.")
@@ -132,6 +140,7 @@ class FilterPanel(QtWidgets.QGroupBox):
         layout.addLayout(form)
         layout.addWidget(self.hist)
         layout.addWidget(self.counter)
+        self.set_unit(ComputeSettings().max_side)
         self.ransac.currentIndexChanged.connect(self._on_ransac)
         self.ransac_threshold.valueChanged.connect(lambda _v: self._on_changed())
         self.max_drawn_box.valueChanged.connect(lambda _v: self._on_changed())
@@ -160,6 +169,16 @@ class FilterPanel(QtWidgets.QGroupBox):
         index = self.ransac.findData(s.ransac)
         self.ransac.setCurrentIndex(max(index, 0))
         self._on_changed()
+
+    def set_unit(self, network_side: int | None, scale: float | None = None) -> None:
+        """Pixel thresholds are pixels at the network's resolution: say which ("px at 640") and,
+        once a photo was matched, what one of them is in the photo's own pixels."""
+        unit = f"px at {network_side}" if network_side else "px"
+        note = ("Pixels of image 0 at the network's resolution, so a threshold means the same on every photo size"
+                + (f"; for this photo 1 px at {network_side} = {scale:.2f} original px." if scale else "."))
+        for threshold in (self.reciprocity, self.stability):
+            threshold.set_unit(unit, note)
+        self.hist.setLabel("bottom", f"reciprocity error ({unit})")
 
     def max_drawn(self) -> int:
         return int(self.max_drawn_box.value())

@@ -218,6 +218,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if result is None:
             self.filter_panel.counter.setText("no matches yet")
             return
+        self.filter_panel.set_unit(result.matches.network_side, result.matches.error_scale)
         how = "features reused" if result.reused_features else f"on {result.device}, {result.precision}"
         self.statusBar().showMessage(f"Matched {len(result.matches):,} candidates in {result.seconds:.2f} s ({how}).", 10000)
         self.refilter()

@@ -55,9 +55,11 @@ class ViewerWidget(QtWidgets.QWidget):
             return
         m = self.state.result.matches
         (x0, y0), (x1, y1) = m.keypoints0[index], m.keypoints1[index]
+        unit = f"px at {m.network_side}" if m.network_side else "px"
         self.info.setText(
             f"Match {index}: ({x0:.0f}, {y0:.0f}) → ({x1:.0f}, {y1:.0f}) · reciprocity error "
-            f"{m.reciprocity_error[index]:.2f} px · stability error {m.stability_error[index]:.2f} px · "
+            f"{m.reciprocity_error[index]:.2f} {unit} ({m.reciprocity_error_original[index]:.1f} original px) · "
+            f"stability error {m.stability_error[index]:.2f} {unit} ({m.stability_error_original[index]:.1f} original px) · "
             f"descriptor distance {m.descriptor_distance[index]:.3f} · ratio {m.ratio[index]:.3f}"
         )
 
