@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.files import OutputPathError, check_output_paths
     from .core.match_files import MATCH_FORMATS, save_matches
     from .core.filters import FilterSettings, apply_filters, default_filters
-    from .core.image import DISPLAY_SIDE, ImageLoadError, load_image
+    from .core.image import DISPLAY_SIDE, ImageLoadError, check_min_size, load_image
     from .core.keypoints import QueryPointsError, check_query_points, read_points_file
     from .core.matching import MatchOptions, PairFeatures, match
     from .core.precision import choose_precision
@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         keep = DISPLAY_SIDE if args.max_size else None
         img0 = load_image(args.image0, args.max_size, keep)
         img1 = load_image(args.image1, args.max_size, keep)
+        for given, img in ((args.image0, img0), (args.image1, img1)):
+            check_min_size(given, img.original_size)
         t_decode = time.perf_counter() - t
     except (ModelNotFound, DownloadError, CheckpointError, ImageLoadError, RuntimeError) as exc:
         return _fail(str(exc))

@@ -34,6 +34,7 @@ class PairView(pg.GraphicsLayoutWidget):
     hovered = QtCore.Signal(int)  # MatchSet index under the cursor, -1 for none
     match_clicked = QtCore.Signal(int)  # MatchSet index clicked (-1: clicked away from matches)
     query_requested = QtCore.Signal(float, float)  # click on image 0, original pixels
+    query_cleared = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -232,6 +233,13 @@ class PairView(pg.GraphicsLayoutWidget):
             self.highlight(index)
             self.hovered.emit(index)
 
+    def leaveEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt API)
+        """The cursor left the view (to a menu, say): the hovered match is no longer hovered."""
+        if self._highlight != self._selected:
+            self.highlight(self._selected)
+            self.hovered.emit(self._selected)
+        super().leaveEvent(event)
+
     def _on_mouse_clicked(self, event) -> None:
         if event.button() != QtCore.Qt.MouseButton.LeftButton:
             return
@@ -262,6 +270,7 @@ class PairView(pg.GraphicsLayoutWidget):
     def clear_query(self) -> None:
         self.query_overlay.clear()
         self.query_overlay.place(None, self.to_view)
+        self.query_cleared.emit()
 
     def has_query(self) -> bool:
         return self.query_overlay.points is not None

@@ -22,7 +22,10 @@ from .compute_panel import ComputePanel
 from .filter_panel import FilterPanel
 
 MAX_RECENT = 8
-VIEW_TOGGLES = {"show_lines": False, "stacked": False, "grayscale": True}  # key -> default
+VIEW_TOGGLES = {"show_lines": False, "stacked": False, "grayscale": True, "reopen_last_pair": True}  # key -> default
+# A network side above this takes minutes per run on a CPU: it is kept for the next launch
+# only when the user says so (a run of several minutes at every launch is a trap).
+EXTREME_MAX_SIDE = 2048
 DEFAULT_SIZE = (1500, 900)
 
 
@@ -97,8 +100,17 @@ class Preferences:
         for key, action in toggles.items():
             action.setChecked(s.value(key, VIEW_TOGGLES[key], type=bool))
 
+    def last_pair(self) -> list[str] | None:
+        """The most recent pair when both files still exist (for reopening at launch)."""
+        pairs = self.recent_pairs()
+        return pairs[0] if pairs and all(Path(p).is_file() for p in pairs[0]) else None
+
+    def saved_max_side(self) -> int:
+        return self.settings.value("max_side", ComputeSettings().max_side, type=int)
+
     def save(self, window: QtWidgets.QMainWindow, filters: FilterPanel, compute: ComputePanel,
-             toggles: Mapping[str, QtGui.QAction]) -> None:
+             toggles: Mapping[str, QtGui.QAction], keep_max_side: bool = True) -> None:
+        """Everything shown; an extreme max side only with ``keep_max_side`` (the user confirmed it)."""
         s = self.settings
         s.setValue("geometry", window.saveGeometry())
         s.setValue("window_state", window.saveState())
@@ -108,7 +120,8 @@ class Preferences:
         s.setValue("match_options", json.dumps(asdict(chosen.options)))
         s.setValue("device", chosen.device)
         s.setValue("precision", chosen.precision)
-        s.setValue("max_side", chosen.max_side)
+        if keep_max_side or (chosen.max_side or 0) <= EXTREME_MAX_SIDE:
+            s.setValue("max_side", chosen.max_side)
         for key, action in toggles.items():
             s.setValue(key, action.isChecked())
         s.sync()

@@ -3,7 +3,7 @@
     runner = MatchRunner()
     runner.finished.connect(on_result)          # MatchResult, only for the latest request
     runner.submit(MatchRequest(model, photo0, photo1, ComputeSettings(max_side=640)))
-    runner.shutdown()                           # on close: cancel, quit, wait
+    runner.shutdown()                           # on close: cancel, stop, never wait long
 
 A :class:`MatchWorker` lives on its own QThread and runs one request at a time,
 through a core ``Matcher`` that keeps the model's features of the last pair warm.
@@ -33,6 +33,8 @@ from ucn_gui.core.matcher import Matcher, MatchRun
 from ucn_gui.core.matching import Cancelled, MatchSet, PairFeatures
 from ucn_gui.core.precision import PRECISIONS, choose_precision
 from ucn_gui.core.settings import ComputeSettings
+
+from . import background
 
 
 WORKER_NICE = 10  # the worker's niceness relative to the GUI thread
@@ -219,14 +221,16 @@ class MatchRunner(QtCore.QObject):
             self._set_busy(False)
             self.cancelled.emit()
 
-    def shutdown(self, timeout_ms: int = 2000) -> bool:
-        """Cancel, let the thread finish its current stage, and stop it. True when it stopped in time."""
+    def shutdown(self, timeout_ms: int = 300) -> bool:
+        """Cancel and stop the thread; True when it stopped within ``timeout_ms``. Otherwise it is
+        inside a step that cannot be interrupted (one network layer of a huge image), which it
+        finishes on its own: it only computes in memory, so it is left to end in the background."""
         self._stop.set()
         self._latest = -1
         self._thread.quit()
         done = self._thread.wait(timeout_ms)
-        if not done:  # a long stage (a huge image's forward pass) is still running: wait it out
-            done = self._thread.wait(30000)
+        if not done:
+            background.adopt(self._thread, self._worker)
         self._set_busy(False)
         return done
 
