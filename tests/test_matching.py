@@ -360,3 +360,15 @@ def test_thresholds_mean_the_same_on_a_4x_upscaled_pair():
     n1, n4 = int(kept[0].sum()), int(kept[1].sum())
     print(f"kept {n1} at 1x, {n4} at 4x")
     assert n1 > 50 and abs(n4 - n1) <= 0.05 * n1
+
+
+def test_similarity_map_queries_both_ways(shift_matches):
+    """Issue 14: a click in the right image queries back into the left with the backward features."""
+    pair, ms = shift_matches
+    sim0, best1 = similarity_map(pair, 100.0, 80.0)
+    sim1, best0 = similarity_map(pair, *best1, side=1)
+    assert sim0.shape == pair.desc1.shape[1:] and sim1.shape == pair.desc0.shape[1:]
+    w0 = pair.image0.size[0]
+    q = pair.desc1[:, int(round(best1[1])), int(round(best1[0]))]
+    expected = int(torch.einsum("c,chw->hw", q, pair.desc0).argmax())
+    assert best0 == (float(expected % w0), float(expected // w0))

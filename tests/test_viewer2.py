@@ -186,3 +186,129 @@ def test_an_extreme_max_side_is_kept_for_later_launches_only_when_confirmed(qtbo
         qtbot.addWidget(later)
         assert later.compute_panel.settings().max_side == expected
         later.close()
+
+
+# ---------------------------------------------------------------------- 2. geometry you can see
+
+
+def with_ransac(window, model: str) -> None:
+    panel = window.filter_panel
+    panel.reciprocity.check.setChecked(False)
+    panel.stability.check.setChecked(False)
+    panel.ransac.setCurrentIndex(panel.ransac.findData(model))
+
+
+def test_ransac_inliers_and_outliers_in_two_colours_with_the_matrix(matched):
+    import ast
+
+    from PySide6 import QtWidgets
+
+    with_ransac(matched, "homography")
+    slot, view, geo = matched.state.slots[0], matched.pair_view, matched.geometry_panel
+    inliers = slot.geometry.inliers
+    n_in, n_shown = int(inliers.sum()), int(slot.survivors.sum())
+    assert 4 <= n_in < n_shown
+    assert matched.filter_panel.counter.text().startswith(f"{n_in:,} inliers of {n_shown:,} shown")
+    assert geo.counts.text().startswith(f"{n_in:,} inliers of {n_shown:,} shown")
+    # Outliers drawn too, told apart by colour; the export's mask stays the inliers.
+    assert view.drawn_count() == min(n_shown, matched.filter_panel.max_drawn())
+    assert view._inliers is not None and view._inliers.any() and not view._inliers.all()
+    assert np.array_equal(view._inliers, inliers[slot.drawn_indices])
+    assert np.array_equal(matched.state.mask, slot.survivors & inliers)
+    # The estimated H, shown and copyable as numbers that read back.
+    assert "Homography" in geo.name.text()
+    np.testing.assert_allclose(np.array(ast.literal_eval(geo.matrix.toPlainText())), slot.geometry.matrix, rtol=1e-6)
+    geo.copy.click()
+    assert QtWidgets.QApplication.clipboard().text() == geo.matrix.toPlainText()
+    # The toggle: inliers only, coloured by position again.
+    geo.outliers.setChecked(False)
+    assert view.drawn_count() == min(n_in, matched.filter_panel.max_drawn()) and view._inliers is None
+
+
+def test_epipolar_line_of_a_click_in_either_image(matched):
+    from ucn_gui.core.two_view import epipolar_line, line_distance
+
+    with_ransac(matched, "fundamental")
+    F = matched.state.geometry.matrix
+    assert F is not None and "Fundamental" in matched.geometry_panel.name.text()
+    view, m = matched.pair_view, matched.state.result.matches
+
+    def line_shown_in(side: int) -> None:
+        overlay = view.epipolar_overlay
+        assert overlay.side == side and overlay.ends is not None
+        rect = view.photos[side].rect().adjusted(-1, -1, 1, 1)
+        assert all(rect.contains(x, y) for x, y in zip(overlay.line.xData, overlay.line.yData))
+
+    # A click on a drawn match: the line of its point, and its partner's distance to it.
+    idx = int(matched.state.drawn_indices[0])
+    for side in (0, 1):
+        view.click_at_image(side, *(m.keypoints0, m.keypoints1)[side][idx])
+        assert view.selected == idx
+        line = epipolar_line(F, tuple((m.keypoints0, m.keypoints1)[side][idx]), side)
+        line_shown_in(1 - side)
+        d = line_distance(line, tuple((m.keypoints0, m.keypoints1)[1 - side][idx]))
+        assert f"drawn in image {1 - side}: the match lies {d:.1f} px from it" in matched.info.text()
+    # A click on a bare pixel: its nearest neighbour (the query's) is the match measured.
+    matched.filter_panel.max_drawn_box.setValue(0)
+    view.click_at_image(1, 500.0, 150.0)
+    _, best = view.query_points()
+    line_shown_in(0)
+    assert f"the match lies {line_distance(epipolar_line(F, (500.0, 150.0), 1), best):.1f} px" in matched.info.text()
+    matched.clear_queries()
+    assert view.epipolar_overlay.ends is None and view.epipolar_overlay.line.xData is None  # nothing drawn
+
+
+def test_alignment_view_blends_checks_and_differences_under_the_homography(matched):
+    from ucn_gui.core.image import shrink_to_max_side
+    from ucn_gui.core.two_view import composite, warp_onto
+    from ucn_gui.ui.alignment_view import WORK_SIDE
+
+    action = matched.menus.alignment
+    assert not action.isEnabled()  # no homography yet
+    with_ransac(matched, "homography")
+    assert action.isEnabled()
+    action.setChecked(True)
+    viewer, align = matched.viewer, matched.viewer.alignment
+    assert viewer.stack.currentWidget() is align
+    d0, d1 = (shrink_to_max_side(d, WORK_SIDE) for d in matched.state.displays)
+    warped = warp_onto(d1, matched.state.geometry.matrix, d0.shape, (744 / d0.shape[1], 496 / d0.shape[0]),
+                       (744 / d1.shape[1], 496 / d1.shape[0]))
+    pictures = {}
+    for mode in ("blend", "checkerboard", "difference"):
+        align.mode.setCurrentIndex(align.mode.findData(mode))
+        pictures[mode] = align.image_item.image.copy()
+        assert np.array_equal(pictures[mode], composite(d0, warped, mode, 0.5, 48))
+    assert not np.array_equal(pictures["blend"], pictures["difference"])
+    align.mode.setCurrentIndex(0)
+    align.amount.setValue(100)  # all image 1
+    assert np.array_equal(align.image_item.image, warped)
+    action.setChecked(False)
+    assert viewer.stack.currentWidget() is viewer.splitter
+
+
+def test_click_in_the_right_image_queries_back_into_the_left(matched):
+    from ucn_gui.core.matching import similarity_map
+
+    view = matched.pair_view
+    view.click_at_image(1, 400.0, 250.0)
+    sim, best = similarity_map(matched.state.result.pair, 400.0, 250.0, side=1)
+    (qx, qy), shown_best = view.query_points()
+    assert view.has_query() and (qx, qy) == pytest.approx((400.0, 250.0)) and shown_best == best
+    np.testing.assert_allclose(view.heat_item.image, sim)
+    heat = view.heat_item.mapRectToParent(view.heat_item.boundingRect())
+    assert heat == view.photos[0].rect()  # the heat map lies over the LEFT image
+    assert "in image 1 → nearest neighbour" in matched.info.text() and "in image 0" in matched.info.text()
+
+
+def test_both_error_histograms_with_their_thresholds(matched):
+    panel, m = matched.filter_panel, matched.state.result.matches
+    hists = panel.histograms
+    for name, errors in (("reciprocity", m.reciprocity_error), ("stability", m.stability_error)):
+        _, counts = hists[name].curve.getData()
+        assert counts.sum() == len(errors)  # every candidate is in its histogram
+        assert "(px at 320)" in hists[name].getPlotItem().getAxis("bottom").labelText
+    panel.stability.slider.setValue(6.5)
+    panel.reciprocity.slider.setValue(2.0)
+    assert hists["stability"].line.value() == pytest.approx(6.5) and hists["reciprocity"].line.value() == pytest.approx(2.0)
+    panel.stability.check.setChecked(False)
+    assert not hists["stability"].line.isVisible() and hists["reciprocity"].line.isVisible()

@@ -276,20 +276,22 @@ def _stability_positions(fwd: torch.Tensor, options: MatchOptions, w1: int, h1: 
 
 
 @torch.no_grad()
-def similarity_map(pair: PairFeatures, x0: float, y0: float) -> tuple[np.ndarray, tuple[float, float]]:
-    """Descriptor similarity of one pixel of image 0 against every pixel of image 1.
+def similarity_map(pair: PairFeatures, x: float, y: float, side: int = 0) -> tuple[np.ndarray, tuple[float, float]]:
+    """Descriptor similarity of one pixel of image ``side`` against every pixel of the other image.
 
-    (x0, y0) in ORIGINAL pixels of image 0. Returns h1 x w1 float32 cosine
-    similarities in [-1, 1] (network resolution of image 1) and the best match
-    in original pixels of image 1. Uses the cached descriptors only.
+    (x, y) in ORIGINAL pixels of image ``side`` (0: query image 0 into image 1, the forward
+    direction; 1: query image 1 back into image 0). Returns h x w float32 cosine
+    similarities in [-1, 1] (the other image at the network resolution) and its best match
+    in original pixels of the other image. Uses the cached descriptors only.
     """
-    w0, h0 = pair.image0.size
-    q_xy = _to_pixel(pair.image0.to_network(np.array([[x0, y0]], np.float32)), w0, h0)[0]
-    q = pair.desc0[:, q_xy[1], q_xy[0]]
-    sim = torch.einsum("c,chw->hw", q, pair.desc1)
+    (src, src_desc), (dst, dst_desc) = ((pair.image0, pair.desc0), (pair.image1, pair.desc1))[:: 1 if side == 0 else -1]
+    w, h = src.size
+    q_xy = _to_pixel(src.to_network(np.array([[x, y]], np.float32)), w, h)[0]
+    q = src_desc[:, q_xy[1], q_xy[0]]
+    sim = torch.einsum("c,chw->hw", q, dst_desc)
     best = int(sim.argmax())
-    w1 = pair.image1.size[0]
-    best_xy = pair.image1.to_original(np.array([[best % w1, best // w1]], np.float32))[0]
+    w_dst = dst.size[0]
+    best_xy = dst.to_original(np.array([[best % w_dst, best // w_dst]], np.float32))[0]
     return sim.float().cpu().numpy(), (float(best_xy[0]), float(best_xy[1]))
 
 

@@ -15,6 +15,9 @@ import numbers
 from dataclasses import asdict, dataclass, field
 
 RANSAC_MODELS = ("homography", "fundamental")
+# The window's matchers: UCN (the model) and the sparse references of core.reference_matchers
+# (XFeat only when its optional package is installed).
+MATCHERS = ("UCN", "SIFT", "ORB", "AKAZE", "XFeat")
 THRESHOLDS = ("reciprocity", "stability", "max_distance", "max_ratio")  # the tests a None switches off
 
 
@@ -70,3 +73,5 @@ class ComputeSettings:
     max_side: int | None = 640  # the network sees a copy at most this long (None: full size)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (one the device cannot run: auto's choice, with a notice)
     options: MatchOptions = field(default_factory=MatchOptions)
+    matcher: str = "UCN"  # one of MATCHERS: what the main pane (A) shows
+    compare: str | None = None  # a second matcher shown beside it (B), or None

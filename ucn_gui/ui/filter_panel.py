@@ -6,13 +6,12 @@
     panel.max_drawn()               # cap on the matches drawn
 
 Each threshold is a labelled float slider (the label is an exact-entry box) with a
-checkbox that switches the test off. A histogram of reciprocity errors shows
-where the cut falls. The controls start from ``FilterSettings()``'s defaults.
+checkbox that switches the test off. Histograms of the reciprocity and stability
+errors show where each cut falls. The controls start from ``FilterSettings()``'s defaults.
 """
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore, QtWidgets
 from superqt import QLabeledDoubleSlider
@@ -20,7 +19,8 @@ from superqt.utils import signals_blocked
 
 from ucn_gui.core.settings import ComputeSettings, FilterSettings
 
-HIST_MAX_PX = 20.0  # errors above this land in the last bin
+from .histograms import ErrorHistogram
+
 MAX_DRAWN = 5000  # default cap on the matches drawn (a fixed random sample of the survivors)
 # Where a slider rests while its test is off by default (FilterSettings has None there).
 RESTING = {"max_distance": 1.0, "max_ratio": 0.9}
@@ -115,19 +115,7 @@ class FilterPanel(QtWidgets.QGroupBox):
         self.counter.setObjectName("counter")
         self.counter.setWordWrap(True)
 
-        self.hist = pg.PlotWidget(background=None)
-        self.hist.setMinimumHeight(110)
-        self.hist.setMaximumHeight(150)
-        self.hist.setMouseEnabled(False, False)
-        self.hist.hideButtons()
-        self.hist.setMenuEnabled(False)
-        self.hist.setLabel("bottom", "reciprocity error (px)")
-        self.hist.getPlotItem().getAxis("left").setWidth(30)
-        self.hist_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(90, 140, 220, 160), pen=pg.mkPen((90, 140, 220)))
-        self.hist.addItem(self.hist_curve)
-        self.hist_line = pg.InfiniteLine(pos=defaults.reciprocity or 0.0, angle=90, pen=pg.mkPen("#ff5050", width=2))
-        self.hist.addItem(self.hist_line)
-        self.hist.setXRange(0, HIST_MAX_PX, padding=0.02)
+        self.histograms = {"reciprocity": ErrorHistogram("reciprocity error"), "stability": ErrorHistogram("stability error")}
 
         layout = QtWidgets.QVBoxLayout(self)
         for threshold in self.rows.values():
@@ -138,7 +126,8 @@ class FilterPanel(QtWidgets.QGroupBox):
         form = QtWidgets.QFormLayout()
         form.addRow("Max. matches drawn", self.max_drawn_box)
         layout.addLayout(form)
-        layout.addWidget(self.hist)
+        for hist in self.histograms.values():
+            layout.addWidget(hist)
         layout.addWidget(self.counter)
         self.set_unit(ComputeSettings().max_side)
         self.ransac.currentIndexChanged.connect(self._on_ransac)
@@ -150,10 +139,8 @@ class FilterPanel(QtWidgets.QGroupBox):
         self._on_changed()
 
     def _on_changed(self) -> None:
-        recip = self.reciprocity.value()
-        self.hist_line.setVisible(recip is not None)
-        if recip is not None:
-            self.hist_line.setValue(min(recip, HIST_MAX_PX))
+        for name, hist in self.histograms.items():
+            hist.set_threshold(self.rows[name].value())
         self.changed.emit()
 
     # ------------------------------------------------------------------ state
@@ -176,25 +163,17 @@ class FilterPanel(QtWidgets.QGroupBox):
         unit = f"px at {network_side}" if network_side else "px"
         note = ("Pixels of image 0 at the network's resolution, so a threshold means the same on every photo size"
                 + (f"; for this photo 1 px at {network_side} = {scale:.2f} original px." if scale else "."))
-        for threshold in (self.reciprocity, self.stability):
-            threshold.set_unit(unit, note)
-        self.hist.setLabel("bottom", f"reciprocity error ({unit})")
+        for name, hist in self.histograms.items():
+            self.rows[name].set_unit(unit, note)
+            hist.set_unit(unit)
 
     def max_drawn(self) -> int:
         return int(self.max_drawn_box.value())
 
-    def set_errors(self, reciprocity_error: np.ndarray | None) -> None:
-        """Histogram of the current MatchSet's reciprocity errors (once per MatchSet)."""
-        if reciprocity_error is None or len(reciprocity_error) == 0:
-            self.hist_curve.setData([], [])
-            return
-        errors = np.minimum(reciprocity_error, HIST_MAX_PX)
-        counts, edges = np.histogram(errors, bins=80, range=(0.0, HIST_MAX_PX))
-        self.hist_curve.setData(edges, counts)
-        self.hist.setYRange(0, max(int(counts.max()), 1), padding=0.05)
+    def set_errors(self, reciprocity: np.ndarray | None, stability: np.ndarray | None = None) -> None:
+        """Histograms of the current MatchSet's two cycle errors (once per MatchSet; None clears)."""
+        self.histograms["reciprocity"].set_errors(reciprocity)
+        self.histograms["stability"].set_errors(stability)
 
-    def set_counts(self, shown: int, total: int, drawn: int) -> None:
-        text = f"shown {shown:,} of {total:,} candidates"
-        if drawn < shown:
-            text += f" (drawing {drawn:,})"
+    def set_counts(self, text: str) -> None:
         self.counter.setText(text)

@@ -63,6 +63,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.saver = Saver(self, self.state, self.prefs, self.messages,
                            lambda: (self.compute_panel.settings(), self.filter_panel.settings()), self.pair_view.render_picture)
         self.menus = Menus(self, self.side_dock)
+        self.geometry_panel = self.side_dock.add_geometry_panel(self.menus.alignment)
         self._connect()
         self.fill_model_menu()
         self.prefs.restore(self, self.filter_panel, self.compute_panel, self.menus.toggles)
@@ -79,14 +80,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _connect(self) -> None:
         view, state, runner, m = self.pair_view, self.state, self.runner, self.menus
-        view.files_dropped.connect(self.opener.on_dropped)
+        for pane in self.viewer.panes:
+            pane.files_dropped.connect(self.opener.on_dropped)
         self.opener.finished.connect(self.load_finished)
         self.opener.recent_changed.connect(lambda: self.menus.fill_recent(self.prefs.recent_pairs(), self.set_pair))
-        view.query_requested.connect(self.query)
+        self.viewer.notice.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.compute_panel.changed.connect(self.request_match)
         self.compute_panel.changed.connect(self._check_max_side)
         self.compute_panel.open_model_requested.connect(self.open_model_dialog)
         self.filter_panel.changed.connect(self.refilter)
+        self.geometry_panel.outliers.toggled.connect(self.refilter)
         state.images_changed.connect(self._show_images)
         state.result_changed.connect(self._show_result)
         state.mask_changed.connect(self._show_counts)
@@ -105,11 +108,12 @@ class MainWindow(QtWidgets.QMainWindow):
                              (m.open_model, self.open_model_dialog), (m.swap, self.state.swap), (m.rerun, self.request_match),
                              (m.cancel, self.cancel), (m.export, lambda: self.export_matches()),
                              (m.picture, lambda: self.save_picture()), (m.quit, self.close),
-                             (m.clear_query, view.clear_query), (m.reset_zoom, view.reset_zoom)):
+                             (m.clear_query, self.clear_queries), (m.reset_zoom, view.reset_zoom)):
             action.triggered.connect(slot)
-        m.lines.toggled.connect(view.set_lines_visible)
-        m.stacked.toggled.connect(view.set_stacked)
-        m.gray.toggled.connect(view.set_grayscale)
+        m.lines.toggled.connect(lambda on: [pane.set_lines_visible(on) for pane in self.viewer.panes])
+        m.stacked.toggled.connect(lambda on: [pane.set_stacked(on) for pane in self.viewer.panes])
+        m.gray.toggled.connect(lambda on: [pane.set_grayscale(on) for pane in self.viewer.panes])
+        m.alignment.toggled.connect(self.viewer.show_alignment)
 
     # ------------------------------------------------------------------ messages
 
@@ -182,7 +186,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.runner.busy:
             self.runner.cancel()
         else:
-            self.pair_view.clear_query()
+            self.clear_queries()
+
+    def clear_queries(self) -> None:
+        for pane in self.viewer.panes:
+            pane.clear_query()
 
     def _on_result(self, result: MatchResult) -> None:
         self.message_bar.clear("run", "model")  # a failed run or model load is history now
@@ -193,7 +201,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_result(self) -> None:
         result = self.state.result
-        self.filter_panel.set_errors(None if result is None else result.matches.reciprocity_error)
+        m = None if result is None else result.matches
+        self.filter_panel.set_errors(None if m is None else m.reciprocity_error, None if m is None else m.stability_error)
         if result is None:
             self.filter_panel.counter.setText("no matches yet")
             return
@@ -205,17 +214,18 @@ class MainWindow(QtWidgets.QMainWindow):
     def refilter(self) -> None:
         """Re-mask with the panel's thresholds (instant); during a slider drag RANSAC waits for a pause."""
         dragging = bool(QtWidgets.QApplication.mouseButtons() & QtCore.Qt.MouseButton.LeftButton)
-        if self.state.refilter(self.filter_panel.settings(), self.filter_panel.max_drawn(), preview=dragging):
+        outliers = self.geometry_panel.outliers.isChecked()
+        if self.state.refilter(self.filter_panel.settings(), self.filter_panel.max_drawn(), dragging, outliers):
             self._refilter_later()
 
     def _show_counts(self) -> None:
-        if self.state.result is not None:
-            self.filter_panel.set_counts(int(self.state.mask.sum()), len(self.state.mask), len(self.state.drawn_indices))
-
-    def query(self, x: float, y: float) -> None:
-        """Click-to-query at pixel (x, y) of image 0 (see ViewerWidget.query)."""
-        if not self.viewer.query(x, y):
-            self.statusBar().showMessage("Match the pair first; the query uses its features.", 5000)
+        """The counts, and what RANSAC estimated (the alignment view needs a homography)."""
+        slot = self.state.slots[0]
+        self.filter_panel.set_counts(slot.counts())
+        self.geometry_panel.show_geometry(slot.geometry, slot.counts())
+        geometry = slot.geometry
+        has_h = geometry is not None and geometry.model == "homography" and geometry.matrix is not None
+        self.menus.alignment.setEnabled(has_h or self.menus.alignment.isChecked())
 
     # ------------------------------------------------------------------ saving
 

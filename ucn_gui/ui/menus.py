@@ -46,6 +46,8 @@ class Menus:
         self.gray = self._action("&Grey images", "Ctrl+G", checkable=True)
         self.clear_query = self._action("Clear &query", "Ctrl+E")
         self.reset_zoom = self._action("Reset &zoom", "Ctrl+0")
+        self.alignment = self._action("&Alignment view (homography)", "Ctrl+H", checkable=True)
+        self.alignment.setEnabled(False)  # until RANSAC estimated a homography
         # Saved between launches under these keys (see Preferences).
         self.toggles = {"show_lines": self.lines, "stacked": self.stacked, "grayscale": self.gray,
                         "reopen_last_pair": self.reopen_last}
@@ -58,7 +60,7 @@ class Menus:
         self._fill(bar.addMenu("&Match"), [self.swap, self.rerun, self.cancel])
         self.model_menu = bar.addMenu("M&odel")
         self._fill(bar.addMenu("&View"), [self.lines, self.stacked, self.gray, self.clear_query, self.reset_zoom,
-                                          dock.toggleViewAction()])
+                                          self.alignment, dock.toggleViewAction()])
         tools = window.addToolBar("Main")
         tools.setObjectName("main_toolbar")
         tools.setMovable(False)
