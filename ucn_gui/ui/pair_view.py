@@ -74,6 +74,8 @@ class PairView(PairMouse, pg.GraphicsLayoutWidget):
         self._highlight = -1  # MatchSet index
         self._selected = -1
 
+        self.fitted = True  # the photos fill the canvas; stays so on resizes until the user zooms or pans
+        self.vb.sigRangeChangedManually.connect(self._on_user_zoom)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
 
@@ -157,9 +159,19 @@ class PairView(PairMouse, pg.GraphicsLayoutWidget):
         return rect
 
     def reset_zoom(self) -> None:
+        """Fit both photos into the canvas (and keep them fitted when the canvas changes size)."""
+        self.fitted = True
         bounds = self.scene_bounds()
         if not bounds.isEmpty():
             self.vb.setRange(rect=bounds, padding=0.02)
+
+    def _on_user_zoom(self, *_args) -> None:
+        self.fitted = False
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if getattr(self, "fitted", False):  # pyqtgraph resizes once inside __init__, before our attributes
+            self.reset_zoom()
 
     # ------------------------------------------------------------------ matches
 

@@ -96,7 +96,9 @@ class Preferences:
         compute.set_settings(ComputeSettings(s.value("device", default.device, type=str),
                                              s.value("max_side", default.max_side, type=int),
                                              s.value("precision", default.precision, type=str),
-                                             self._json("match_options", MatchOptions)))
+                                             self._json("match_options", MatchOptions),
+                                             s.value("matcher", default.matcher, type=str),
+                                             s.value("compare", "", type=str) or None))
         for key, action in toggles.items():
             action.setChecked(s.value(key, VIEW_TOGGLES[key], type=bool))
 
@@ -104,9 +106,6 @@ class Preferences:
         """The most recent pair when both files still exist (for reopening at launch)."""
         pairs = self.recent_pairs()
         return pairs[0] if pairs and all(Path(p).is_file() for p in pairs[0]) else None
-
-    def saved_max_side(self) -> int:
-        return self.settings.value("max_side", ComputeSettings().max_side, type=int)
 
     def save(self, window: QtWidgets.QMainWindow, filters: FilterPanel, compute: ComputePanel,
              toggles: Mapping[str, QtGui.QAction], keep_max_side: bool = True) -> None:
@@ -120,6 +119,8 @@ class Preferences:
         s.setValue("match_options", json.dumps(asdict(chosen.options)))
         s.setValue("device", chosen.device)
         s.setValue("precision", chosen.precision)
+        s.setValue("matcher", chosen.matcher)
+        s.setValue("compare", chosen.compare or "")
         if keep_max_side or (chosen.max_side or 0) <= EXTREME_MAX_SIDE:
             s.setValue("max_side", chosen.max_side)
         for key, action in toggles.items():

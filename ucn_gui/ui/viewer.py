@@ -59,6 +59,7 @@ class ViewerWidget(QtWidgets.QWidget):
         for widget, stretch in ((self.message_bar, 0), (self.stack, 1), (self.info, 0)):
             layout.addWidget(widget, stretch)
         self._query_text = ""  # the line about the shown click (query, epipolar line), while it is shown
+        self.linked = True  # panes A and B zoom together (while B is shown)
         state.images_changed.connect(self._show_images)
         state.result_changed.connect(self._on_result_changed)
         state.mask_changed.connect(self._show_mask)
@@ -67,7 +68,6 @@ class ViewerWidget(QtWidgets.QWidget):
             view.match_clicked.connect(lambda index, p=pane: self.describe_match(index, p))
             view.query_requested.connect(lambda side, x, y, p=pane: self.on_click(side, x, y, p))
             view.query_cleared.connect(self._on_query_cleared)
-        self.set_linked_zoom(True)
 
     # ------------------------------------------------------------------ what the line below says
 
@@ -121,9 +121,11 @@ class ViewerWidget(QtWidgets.QWidget):
                 view.select(-1)
                 view.clear_query()
         comparing = self.state.slots[1].result is not None
-        self.splitter.widget(1).setVisible(comparing)
-        for title in self.titles:
-            title.setVisible(comparing)
+        if comparing != self.splitter.widget(1).isVisible():
+            self.splitter.widget(1).setVisible(comparing)
+            for title in self.titles:
+                title.setVisible(comparing)
+            self.set_linked_zoom(self.linked)
         self._show_hint()
 
     def _show_mask(self) -> None:
@@ -174,10 +176,16 @@ class ViewerWidget(QtWidgets.QWidget):
     # ------------------------------------------------------------------ layout
 
     def set_linked_zoom(self, linked: bool) -> None:
-        """Panes A and B zoom and pan together, or each on its own."""
-        target = self.panes[0].vb if linked else None
+        """Panes A and B zoom and pan together, or each on its own. Linked only while B is shown:
+        a hidden pane's empty range would drag A's along."""
+        self.linked = linked
+        target = self.panes[0].vb if linked and self.splitter.widget(1).isVisibleTo(self) else None
         self.panes[1].vb.setXLink(target)
         self.panes[1].vb.setYLink(target)
+        if target is None:
+            self.panes[1].reset_zoom()
+        else:
+            self.panes[0].reset_zoom()
 
     def show_alignment(self, on: bool) -> None:
         """The alignment view (image 1 warped onto image 0 by the homography) instead of the panes."""
