@@ -379,3 +379,74 @@ def test_two_matchers_side_by_side_with_both_counts(qtbot, window, model_path, t
     with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
         window.compute_panel.compare.setCurrentIndex(0)
     assert window.state.slots[1].result is None and not viewer.splitter.widget(1).isVisibleTo(window)
+
+
+# ---------------------------------------------------------------------- 5. layout
+
+
+def test_usable_at_1024_by_640_with_the_settings_panel_hidden_on_demand(qtbot, matched):
+    from PySide6 import QtGui
+
+    hint = matched.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 640
+    matched.resize(1024, 640)
+    qtbot.waitUntil(lambda: matched.width() == 1024, timeout=3000)
+    view, dock = matched.pair_view, matched.side_dock
+    assert dock.isVisible() and view.width() >= 500 and view.height() >= 300
+    action = matched.menus.settings_panel
+    assert action in matched.actions() and action.shortcut() == QtGui.QKeySequence("Ctrl+D")
+    assert action.isEnabled() and action in matched.menuBar().actions()[3].menu().actions()  # View menu
+    before = view.width()
+    action.trigger()
+    qtbot.waitUntil(lambda: not dock.isVisible() and view.width() > before, timeout=3000)
+    action.trigger()
+    qtbot.waitUntil(lambda: dock.isVisible(), timeout=3000)
+
+
+def fills_canvas(view) -> bool:
+    """The photos fill the canvas: the visible range hugs their bounds on one axis and covers them on both."""
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    b = view.scene_bounds()
+    covers = x0 <= b.left() and x1 >= b.right() and y0 <= b.top() and y1 >= b.bottom()
+    hugs = (x1 - x0) <= b.width() * 1.1 or (y1 - y0) <= b.height() * 1.1
+    return covers and hugs
+
+
+def test_photos_fill_the_canvas_and_stay_fitted_until_zoomed(qtbot, matched):
+    view = matched.pair_view
+    assert fills_canvas(view)
+    matched.resize(1300, 900)
+    qtbot.waitUntil(lambda: fills_canvas(view), timeout=3000)
+    matched.side_dock.hide()  # the canvas grows: still fitted
+    qtbot.waitUntil(lambda: fills_canvas(view), timeout=3000)
+    view.vb.scaleBy((0.5, 0.5))  # the user zooms in ...
+    view.vb.sigRangeChangedManually.emit([True, True])
+    matched.side_dock.show()  # ... and a resize does not undo the zoom
+    qtbot.wait(100)
+    assert not view.fitted and not fills_canvas(view)
+    matched.menus.reset_zoom.trigger()
+    assert view.fitted and fills_canvas(view)
+
+
+def test_linked_zoom_is_a_view_toggle(qtbot, window):
+    viewer, action = window.viewer, window.menus.linked_zoom
+    assert action.isChecked() and viewer.linked
+    action.setChecked(False)
+    assert not viewer.linked and viewer.panes[1].vb.linkedView(0) is None
+    action.setChecked(True)
+    assert viewer.linked
+
+
+def test_ransac_threshold_has_a_label_with_its_unit_and_stores_what_it_shows(matched, settings):
+    import json
+
+    panel = matched.filter_panel
+    panel.ransac.setCurrentIndex(panel.ransac.findData("homography"))
+    assert panel.ransac_label.text() == "RANSAC inlier threshold (px at 320)" and panel.ransac_label.isEnabled()
+    panel.ransac_threshold.setValue(9.985)  # where a drag can land; the label shows 10.0
+    assert panel.settings().ransac_threshold == 10.0
+    panel.reciprocity.slider.setValue(2.0049)
+    assert panel.settings().reciprocity == 2.0
+    matched.close()
+    saved = json.loads(settings.value("filters", type=str))
+    assert saved["ransac_threshold"] == 10.0 and saved["reciprocity"] == 2.0

@@ -136,3 +136,4 @@ class ComputePanel(QtWidgets.QGroupBox):
 
     def set_model_name(self, text: str) -> None:
         self.model_label.setText(text)
+        self.model_label.setToolTip(text)  # a narrow panel may cut the label short

@@ -23,8 +23,13 @@ class SettingsDock(QtWidgets.QDockWidget):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(300)
+        for box in side.findChildren(QtWidgets.QComboBox):  # long item texts must not widen the dock
+            box.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(12)
         self.setWidget(scroll)
-        self.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        # Closable: View ▸ Settings panel (Ctrl+D) hides it for more room and brings it back.
+        self.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
 
     def add_geometry_panel(self, alignment: QtGui.QAction) -> GeometryPanel:
         """The geometry panel, below the filters (it shows the window's alignment-view action)."""

@@ -26,6 +26,12 @@ MAX_DRAWN = 5000  # default cap on the matches drawn (a fixed random sample of t
 RESTING = {"max_distance": 1.0, "max_ratio": 0.9}
 
 
+def shown_value(slider: QLabeledDoubleSlider) -> float:
+    """The slider's value as its label shows it: a drag lands on 9.985, the label says (and the
+    settings store) 10.0."""
+    return round(float(slider.value()), slider.decimals())
+
+
 class ThresholdRow(QtWidgets.QWidget):
     """[x] name  ----o---- [value]"""
 
@@ -34,7 +40,7 @@ class ThresholdRow(QtWidgets.QWidget):
     def __init__(self, name: str, hi: float, decimals: int, value: float | None, resting: float, tip: str) -> None:
         super().__init__()
         self.resting = resting  # the slider's position when set_value(None) switches the test off
-        self.name, self.tip = name, tip
+        self.name, self.tip, self.decimals = name, tip, decimals
         self.notes = {"unit": "", "matcher": ""}  # lines added to the tooltip
         self.applies = True  # False while the matcher shown gives no such score
         self.check = QtWidgets.QCheckBox(name)
@@ -82,7 +88,7 @@ class ThresholdRow(QtWidgets.QWidget):
 
     def value(self) -> float | None:
         """The threshold, or None when the test is off."""
-        return float(self.slider.value()) if self.check.isChecked() else None
+        return shown_value(self.slider) if self.check.isChecked() else None
 
     def set_value(self, value: float | None) -> None:
         with signals_blocked(self.check, self.slider):
@@ -116,9 +122,14 @@ class FilterPanel(QtWidgets.QGroupBox):
         self.ransac_threshold = QLabeledDoubleSlider(QtCore.Qt.Orientation.Horizontal)
         self.ransac_threshold.setDecimals(1)
         self.ransac_threshold.setRange(0.5, 20.0)
+        self.ransac_threshold.setSingleStep(0.1)
         self.ransac_threshold.setValue(defaults.ransac_threshold)
         self.ransac_threshold.setEnabled(False)
-        self.ransac_threshold.setToolTip("RANSAC inlier threshold in pixels")
+        self.ransac_label = QtWidgets.QLabel("RANSAC inlier threshold (px)")
+        self.ransac_label.setEnabled(False)
+        for w in (self.ransac_label, self.ransac_threshold):
+            w.setToolTip("How far a match may lie from the estimated H (or F's epipolar line) and still count as an "
+                         "inlier, in the same unit as the cycle thresholds")
         self.max_drawn_box = QtWidgets.QSpinBox()
         self.max_drawn_box.setRange(0, 1_000_000)
         self.max_drawn_box.setSingleStep(500)
@@ -135,6 +146,7 @@ class FilterPanel(QtWidgets.QGroupBox):
             layout.addWidget(threshold)
             threshold.changed.connect(self._on_changed)
         layout.addWidget(self.ransac)
+        layout.addWidget(self.ransac_label)
         layout.addWidget(self.ransac_threshold)
         form = QtWidgets.QFormLayout()
         form.addRow("Max. matches drawn", self.max_drawn_box)
@@ -149,6 +161,7 @@ class FilterPanel(QtWidgets.QGroupBox):
 
     def _on_ransac(self, _index: int) -> None:
         self.ransac_threshold.setEnabled(self.ransac.currentData() is not None)
+        self.ransac_label.setEnabled(self.ransac.currentData() is not None)
         self._on_changed()
 
     def _on_changed(self) -> None:
@@ -160,7 +173,7 @@ class FilterPanel(QtWidgets.QGroupBox):
 
     def settings(self) -> FilterSettings:
         return FilterSettings(**{name: threshold.value() for name, threshold in self.rows.items()},
-                              ransac=self.ransac.currentData(), ransac_threshold=float(self.ransac_threshold.value()))
+                              ransac=self.ransac.currentData(), ransac_threshold=shown_value(self.ransac_threshold))
 
     def set_settings(self, s: FilterSettings) -> None:
         for name, threshold in self.rows.items():
@@ -179,6 +192,7 @@ class FilterPanel(QtWidgets.QGroupBox):
         for name, hist in self.histograms.items():
             self.rows[name].set_unit(unit, note)
             hist.set_unit(unit)
+        self.ransac_label.setText(f"RANSAC inlier threshold ({unit})")
 
     def set_matchers(self, a: str, b: str | None = None) -> None:
         """The score filters apply to UCN only: disabled, saying why, while pane A shows a sparse

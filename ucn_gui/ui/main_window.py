@@ -74,6 +74,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._connect()
         self.fill_model_menu()
         self.prefs.restore(self, self.filter_panel, self.compute_panel, self.menus.toggles)
+        self.viewer.set_linked_zoom(self.menus.linked_zoom.isChecked())  # restored without a toggle when off
         self._show_matchers()
         self.menus.fill_recent(self.prefs.recent_pairs(), self.set_pair)
 
@@ -124,6 +125,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.stacked.toggled.connect(lambda on: [pane.set_stacked(on) for pane in self.viewer.panes])
         m.gray.toggled.connect(lambda on: [pane.set_grayscale(on) for pane in self.viewer.panes])
         m.alignment.toggled.connect(self.viewer.show_alignment)
+        m.linked_zoom.toggled.connect(self.viewer.set_linked_zoom)
 
     # ------------------------------------------------------------------ messages
 

@@ -48,9 +48,14 @@ class Menus:
         self.reset_zoom = self._action("Reset &zoom", "Ctrl+0")
         self.alignment = self._action("&Alignment view (homography)", "Ctrl+H", checkable=True)
         self.alignment.setEnabled(False)  # until RANSAC estimated a homography
+        self.linked_zoom = self._action("Lin&k the panes' zoom", "Ctrl+K", checkable=True)
+        self.settings_panel = dock.toggleViewAction()  # hide the settings for more room (a small screen)
+        self.settings_panel.setText("Settings &panel")
+        self.settings_panel.setShortcut(QtGui.QKeySequence("Ctrl+D"))
+        window.addAction(self.settings_panel)
         # Saved between launches under these keys (see Preferences).
         self.toggles = {"show_lines": self.lines, "stacked": self.stacked, "grayscale": self.gray,
-                        "reopen_last_pair": self.reopen_last}
+                        "reopen_last_pair": self.reopen_last, "linked_zoom": self.linked_zoom}
 
         bar = window.menuBar()
         file_menu = bar.addMenu("&File")
@@ -60,7 +65,7 @@ class Menus:
         self._fill(bar.addMenu("&Match"), [self.swap, self.rerun, self.cancel])
         self.model_menu = bar.addMenu("M&odel")
         self._fill(bar.addMenu("&View"), [self.lines, self.stacked, self.gray, self.clear_query, self.reset_zoom,
-                                          self.alignment, dock.toggleViewAction()])
+                                          self.alignment, self.linked_zoom, None, self.settings_panel])
         tools = window.addToolBar("Main")
         tools.setObjectName("main_toolbar")
         tools.setMovable(False)

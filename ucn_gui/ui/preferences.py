@@ -22,11 +22,13 @@ from .compute_panel import ComputePanel
 from .filter_panel import FilterPanel
 
 MAX_RECENT = 8
-VIEW_TOGGLES = {"show_lines": False, "stacked": False, "grayscale": True, "reopen_last_pair": True}  # key -> default
+VIEW_TOGGLES = {"show_lines": False, "stacked": False, "grayscale": True, "reopen_last_pair": True,
+                "linked_zoom": True}  # key -> default
 # A network side above this takes minutes per run on a CPU: it is kept for the next launch
 # only when the user says so (a run of several minutes at every launch is a trap).
 EXTREME_MAX_SIDE = 2048
 DEFAULT_SIZE = (1500, 900)
+DOCK_WIDTH = 340  # the settings dock's width at a first launch
 
 
 class Preferences:
@@ -88,8 +90,11 @@ class Preferences:
         if not (isinstance(geometry, (QtCore.QByteArray, bytes)) and window.restoreGeometry(geometry)):
             window.resize(*DEFAULT_SIZE)
         state = s.value("window_state")
-        if isinstance(state, (QtCore.QByteArray, bytes)):
-            window.restoreState(state)
+        if not (isinstance(state, (QtCore.QByteArray, bytes)) and window.restoreState(state)):
+            # A first launch: the settings take a third of the window at most, the photos the rest.
+            dock = window.findChild(QtWidgets.QDockWidget)
+            width = max(DOCK_WIDTH, window.width() // 4)
+            QtCore.QTimer.singleShot(0, lambda: window.resizeDocks([dock], [width], QtCore.Qt.Orientation.Horizontal))
         filters.set_settings(self._json("filters", FilterSettings))
         filters.max_drawn_box.setValue(s.value("max_drawn", filters.max_drawn(), type=int))
         default = ComputeSettings()
