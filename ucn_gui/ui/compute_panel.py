@@ -54,7 +54,8 @@ class ComputePanel(QtWidgets.QGroupBox):
         self.compare = _combo(("nothing", None), *((MATCHER_NAMES[m], m) for m in available))
         self.compare.setToolTip("A second matcher on the same pair, shown in pane B below with its own counts")
         self.model_label = QtWidgets.QLabel("no model")
-        self.model_label.setWordWrap(True)
+        # One line, cut at the panel's edge (the tooltip has it all), so a long name never squeezes the row.
+        self.model_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         self.model_button = QtWidgets.QPushButton("Choose model…")
         self.model_button.clicked.connect(self.open_model_requested)
         self.device = _combo(("Auto (CUDA if available)", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"))
