@@ -55,6 +55,7 @@ def ws(tmp_path_factory) -> Path:
     (d / "sub").mkdir()
     (d / "dir.npz").mkdir()
     (d / "dir.png").mkdir()
+    cv2.imwrite(str(d / "one-pixel.png"), np.zeros((1, 1, 3), np.uint8))
     (d / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")
     (d / "empty.jpg").write_bytes(b"")
     (d / "notes.txt").write_text("not an image\n")
@@ -183,6 +184,7 @@ CASES = [
     ("image0-corrupt", ["bad.jpg", "b.jpg", "-o", "out.npz"], "bad.jpg"),
     ("image0-empty", ["empty.jpg", "b.jpg", "-o", "out.npz"], "empty.jpg"),
     ("image1-text", ["a.jpg", "notes.txt", "-o", "out.npz"], "notes.txt"),
+    ("image1-one-pixel", ["a.jpg", "one-pixel.png", "-o", "out.npz"], "one-pixel.png: 1x1 px is too small to match"),
     ("weights-missing", PAIR + ["--weights", "nope.pth"], "nope.pth"),
     ("weights-garbage", PAIR + ["--weights", "garbage.pth"], "garbage.pth"),
     ("weights-nan", PAIR + ["--weights", "nan.pth"], "nan.pth"),

@@ -13,7 +13,8 @@ from ucn_gui.core.match_files import load_matches
 from ucn_gui.core.filters import FilterSettings, filter_mask
 from ucn_gui.core.matching import MatchSet
 
-COLUMNS = ("keypoints0", "keypoints1", "reciprocity_error", "stability_error", "descriptor_distance", "mask")
+COLUMNS = ("keypoints0", "keypoints1", "reciprocity_error_network_px", "stability_error_network_px",
+           "reciprocity_error_original_px", "stability_error_original_px", "descriptor_distance", "mask")
 
 
 def test_cli_npz_csv_json_agree(tmp_path, terrace_pair, tiny_model_file):
@@ -35,10 +36,16 @@ def test_cli_npz_csv_json_agree(tmp_path, terrace_pair, tiny_model_file):
             assert np.allclose(outs[ext][col], npz[col], rtol=1e-5, atol=1e-3), (ext, col)
     s = npz["settings"]
     assert s["max_size"] == 256 and s["filter_reciprocity"] == 4.0 and s["architecture"] == "ResUNetBN2F"
-    assert outs["json"]["settings"] == s
+    assert outs["json"]["settings"] == s == outs["csv"]["settings"]  # CSV: "# key: value" lines above the header
+    # Both units, named; the thresholds are in network pixels (the 256-px copy of a 744-px photo).
+    assert s["network_side"] == 256 and "network's resolution" in s["error_units"]["network_px"]
+    scale = 744 / 256
+    assert s["original_px_per_network_px"] == pytest.approx(scale, rel=0.01)
+    big = npz["reciprocity_error_network_px"] > 0
+    np.testing.assert_allclose(npz["reciprocity_error_original_px"][big] / npz["reciprocity_error_network_px"][big], scale, rtol=0.02)
     # The mask is exactly the threshold filter applied to the stored scores.
     z = np.zeros(len(npz["mask"]), np.float32)
-    ms = MatchSet(npz["keypoints0"], npz["keypoints1"], npz["reciprocity_error"], npz["stability_error"], z, z)
+    ms = MatchSet(npz["keypoints0"], npz["keypoints1"], npz["reciprocity_error_network_px"], npz["stability_error_network_px"], z, z)
     assert np.array_equal(npz["mask"], filter_mask(ms, FilterSettings(4.0, 4.0)))
     assert (tmp_path / "viz.png").stat().st_size > 1000
 

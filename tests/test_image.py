@@ -31,8 +31,8 @@ def test_16bit_and_rgba_png(tmp_path, photo):
     cv2.imwrite(str(p16), (photo[:, :, 0].astype(np.uint16) * 257))
     assert np.array_equal(read_rgb(p16)[:, :, 0], photo[:, :, 0])
     rgba = tmp_path / "alpha.png"
-    cv2.imwrite(str(rgba), np.dstack([cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), np.full(photo.shape[:2], 128, np.uint8)]))
-    assert np.array_equal(read_rgb(rgba), photo)
+    cv2.imwrite(str(rgba), np.dstack([cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), np.full(photo.shape[:2], 255, np.uint8)]))
+    assert np.array_equal(read_rgb(rgba), photo)  # opaque: unchanged
 
 
 @pytest.mark.parametrize("orientation,expected_shape", [(1, (496, 744)), (3, (496, 744)), (6, (744, 496)), (8, (744, 496))])
@@ -213,3 +213,30 @@ def test_radiance_hdr_size_is_read_before_decoding(tmp_path, photo):
     huge.write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 20000 +X 20000\n" + bytes(64))
     with pytest.raises(ImageLoadError, match=r"huge\.hdr: 20000x20000 = 400 MP is too large"):
         read_rgb(huge)
+
+
+def test_transparency_is_flattened_on_grey_and_said(tmp_path, photo):
+    """Issue 14: what a file stores under alpha 0 is arbitrary (here black): it is laid over grey."""
+    from ucn_gui.core.image import ALPHA_BACKGROUND, open_photo
+
+    alpha = np.zeros(photo.shape[:2], np.uint8)
+    alpha[:, : photo.shape[1] // 2] = 255  # left half opaque, right half transparent over black
+    bgr = cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)
+    bgr[:, photo.shape[1] // 2 :] = 0
+    path = tmp_path / "logo.png"
+    cv2.imwrite(str(path), np.dstack([bgr, alpha]))
+    opened = open_photo(path)
+    assert np.array_equal(opened.rgb[:, :300], photo[:, :300])
+    assert (opened.rgb[:, -300:] == ALPHA_BACKGROUND).all()
+    assert len(opened.notes) == 1 and "transparent" in opened.notes[0]
+    assert open_photo(tmp_path / "logo.png").notes  # every load says it; the window tells the user once
+
+
+@pytest.mark.parametrize("size", [(1, 1), (20, 400), (400, 31)])
+def test_photos_too_small_to_match_are_refused(tmp_path, size):
+    from ucn_gui.core.image import ImageLoadError, open_photo
+
+    path = tmp_path / "tiny.png"
+    cv2.imwrite(str(path), np.full((size[1], size[0], 3), 90, np.uint8))
+    with pytest.raises(ImageLoadError, match=rf"tiny.png: {size[0]}x{size[1]} px is too small to match"):
+        open_photo(path)

@@ -334,3 +334,41 @@ def test_nn_bf16_gives_way_to_fp32_when_it_cannot_separate_anything(monkeypatch)
     q2, db2 = _unit(1000, 16, 3), _unit(6000, 16, 4)
     nearest_neighbors(q2, db2, k=1, coarse=db2.bfloat16())
     assert low_calls == [nn.PROBE_QUERIES, 1000 - nn.PROBE_QUERIES]
+
+
+def test_thresholds_mean_the_same_on_a_4x_upscaled_pair():
+    """Issue 14: the 4096-px copy of DSC_0410/0411 kept 8 of 2,000 matches where the 1024-px
+    photos kept 267, because errors were measured in original pixels. They are measured at
+    the network's resolution now, so the same thresholds keep (nearly) the same matches."""
+    import cv2
+
+    from ucn_gui.core.checkpoint import load_model
+    from ucn_gui.core.filters import default_filters
+    from ucn_gui.core.image import prepare_image, read_rgb
+    from ucn_gui.core.resources import models_dir, sample_pair
+
+    loaded = load_model(models_dir() / "default.safetensors")
+    filters = default_filters(loaded.card)  # reciprocity 1, stability 4: chosen at 640-px matching
+    photos = [read_rgb(p) for p in sample_pair()]
+    options = MatchOptions(max_keypoints=1000)
+    kept = []
+    for factor in (1, 4):
+        rgb = [cv2.resize(p, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC) for p in photos]
+        _, ms = match_images(loaded.model, *(prepare_image(p, 640) for p in rgb), options, precision="fp32")
+        assert ms.network_side == 640 and ms.error_scale == pytest.approx(max(rgb[0].shape[:2]) / 640, rel=0.01)
+        kept.append(filter_mask(ms, filters))
+    n1, n4 = int(kept[0].sum()), int(kept[1].sum())
+    print(f"kept {n1} at 1x, {n4} at 4x")
+    assert n1 > 50 and abs(n4 - n1) <= 0.05 * n1
+
+
+def test_similarity_map_queries_both_ways(shift_matches):
+    """Issue 14: a click in the right image queries back into the left with the backward features."""
+    pair, ms = shift_matches
+    sim0, best1 = similarity_map(pair, 100.0, 80.0)
+    sim1, best0 = similarity_map(pair, *best1, side=1)
+    assert sim0.shape == pair.desc1.shape[1:] and sim1.shape == pair.desc0.shape[1:]
+    w0 = pair.image0.size[0]
+    q = pair.desc1[:, int(round(best1[1])), int(round(best1[0]))]
+    expected = int(torch.einsum("c,chw->hw", q, pair.desc0).argmax())
+    assert best0 == (float(expected % w0), float(expected // w0))

@@ -19,7 +19,7 @@ from PySide6 import QtCore, QtGui
 
 from ucn_gui.core.checkpoint import save_model
 from ucn_gui.core.match_files import load_matches, match_columns
-from ucn_gui.core.filters import FilterSettings, apply_filters
+from ucn_gui.core.filters import FilterSettings, apply_filters, filter_mask
 from ucn_gui.core.matching import similarity_map
 from ucn_gui.core.model import build_model
 from ucn_gui.core.settings import ComputeSettings, MatchOptions
@@ -87,7 +87,10 @@ def drop(window, paths: list[Path], side: int) -> None:
 
 
 def expected_drawn(window) -> int:
-    keep = apply_filters(window.state.result.matches, window.filter_panel.settings())
+    """With RANSAC and outliers shown, every threshold survivor is drawn (in two colours)."""
+    settings, matches = window.filter_panel.settings(), window.state.result.matches
+    outliers_too = settings.ransac and window.geometry_panel.outliers.isChecked()
+    keep = filter_mask(matches, settings) if outliers_too else apply_filters(matches, settings)
     return min(int(keep.sum()), window.filter_panel.max_drawn())
 
 
@@ -427,7 +430,7 @@ def test_zoo_model_downloads_in_background_then_loads(qtbot, window, server, tmp
 def test_ransac_runs_once_a_slider_drag_pauses(qtbot, matched, monkeypatch):
     from PySide6 import QtWidgets
 
-    from ucn_gui.ui import state
+    from ucn_gui.ui import match_slot
 
     panel = matched.filter_panel
     panel.stability.check.setChecked(False)
@@ -435,8 +438,8 @@ def test_ransac_runs_once_a_slider_drag_pauses(qtbot, matched, monkeypatch):
     panel.ransac.setCurrentIndex(panel.ransac.findData("fundamental"))  # no drag: exact at once
     exact = matched.state.mask.copy()
     calls = []
-    real = state.apply_filters
-    monkeypatch.setattr(state, "apply_filters", lambda *a: calls.append(1) or real(*a))
+    real = match_slot.fit_geometry
+    monkeypatch.setattr(match_slot, "fit_geometry", lambda *a: calls.append(1) or real(*a))
     buttons = {"now": QtCore.Qt.MouseButton.LeftButton}
     monkeypatch.setattr(QtWidgets.QApplication, "mouseButtons", staticmethod(lambda: buttons["now"]))
     panel.reciprocity.slider.setValue(3.0)  # while dragging: a preview, no RANSAC
@@ -444,7 +447,7 @@ def test_ransac_runs_once_a_slider_drag_pauses(qtbot, matched, monkeypatch):
     assert not (matched.state.mask & ~exact).any()
     buttons["now"] = QtCore.Qt.MouseButton.NoButton  # released: the pending run happens
     qtbot.waitUntil(lambda: bool(calls), timeout=3000)
-    assert np.array_equal(matched.state.mask, real(matched.state.result.matches, panel.settings()))
+    assert np.array_equal(matched.state.mask, apply_filters(matched.state.result.matches, panel.settings()))
     assert matched.pair_view.drawn_count() == expected_drawn(matched)
 
 
@@ -573,6 +576,13 @@ def test_tens_of_thousands_of_signals_do_not_abort_python(tmp_path):
     if sys.version_info < (3, 12) and pyside_fix.signal_emit_drops_a_reference():
         bare = run("bare")  # the same without the work-around: the bug this guards against
         assert bare.returncode != 0 and "bool_dealloc" in bare.stderr
+    # Void Qt methods returned None without a reference the same way (none_dealloc at exit).
+    voids = script.replace("for i in range(40000): o.s.emit(i)", "for i in range(40000): o.setObjectName('x')")
+    fixed = subprocess.run([sys.executable, "-c", voids, "fix"], env=env, capture_output=True, text=True, timeout=120)
+    assert fixed.returncode == 0 and "done" in fixed.stdout, fixed.stderr[-500:]
+    if sys.version_info < (3, 12) and pyside_fix.void_call_drops_a_reference():
+        bare = subprocess.run([sys.executable, "-c", voids, "bare"], env=env, capture_output=True, text=True, timeout=120)
+        assert bare.returncode != 0 and "none_dealloc" in bare.stderr
     # The display-library check runs before Qt may load: it must not pull the fix (and Qt) in.
     probe = "import sys, ucn_gui.ui.system_libs; print('PySide6.QtCore' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip() == "False"

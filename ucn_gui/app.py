@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     import pyqtgraph as pg
     from PySide6 import QtCore, QtWidgets
 
+    from ucn_gui.ui import background
     from ucn_gui.ui.main_window import MainWindow
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -85,8 +86,14 @@ def main(argv: list[str] | None = None) -> int:
 
         window.result_shown.connect(report)
     if args.quit_after is not None:
-        QtCore.QTimer.singleShot(int(args.quit_after * 1000), window.close)
-    return int(app.exec())
+        def quit_now() -> None:  # tests time the close and the exit from these lines
+            print(f"closing {time.time():.3f} busy={window.runner.busy}", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            window.close()
+            print(f"closed in {time.perf_counter() - start:.3f}", file=sys.stderr, flush=True)
+
+        QtCore.QTimer.singleShot(int(args.quit_after * 1000), quit_now)
+    return background.leave(int(app.exec()))
 
 
 if __name__ == "__main__":

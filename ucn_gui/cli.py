@@ -79,16 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid-stride", type=_int_at_least(1), default=opts.grid_stride, metavar="PX")
     p.add_argument("--query-points", type=Path, help="text file, one 'x y' per line (original pixels of image 0)")
     p.add_argument("--reciprocity", type=_number, default=None, metavar="PX",
-                   help=f"max reciprocity error (default: the model card's default_filters, else {_shown(filters.reciprocity)}; "
-                        "<0 disables)")
+                   help=f"max reciprocity error in pixels at the network's resolution, i.e. of the --max-size copy "
+                        f"(original pixels without --max-size), so a threshold means the same on any photo size "
+                        f"(default: the model card's default_filters, else {_shown(filters.reciprocity)}; <0 disables)")
     p.add_argument("--stability", type=_number, default=None, metavar="PX",
-                   help=f"max stability error (default: the model card's, else {_shown(filters.stability)}; <0 disables)")
+                   help=f"max stability error, same unit as --reciprocity "
+                        f"(default: the model card's, else {_shown(filters.stability)}; <0 disables)")
     p.add_argument("--stability-mode", choices=("diagonal", "all8"), default=opts.stability)
     p.add_argument("--max-ratio", type=_number, default=None,
                    help=f"max nearest/second-nearest distance ratio (default: the model card's, else {_shown(filters.max_ratio)}; "
                         "<0 disables)")
     p.add_argument("--ransac", choices=RANSAC_MODELS, default=filters.ransac)
-    p.add_argument("--ransac-threshold", type=_positive_number, default=filters.ransac_threshold, metavar="PX")
+    p.add_argument("--ransac-threshold", type=_positive_number, default=filters.ransac_threshold, metavar="PX",
+                   help=f"RANSAC inlier threshold, same unit as --reciprocity (default {filters.ransac_threshold:g})")
     p.add_argument("--seed", type=_int_at_least(0), default=opts.seed)
     p.add_argument("--viz", type=Path, help=f"write a picture of the kept matches ({', '.join(PICTURE_FORMATS)})")
     p.add_argument("--viz-lines", action="store_true", help="draw lines in the picture too")
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.files import OutputPathError, check_output_paths
     from .core.match_files import MATCH_FORMATS, save_matches
     from .core.filters import FilterSettings, apply_filters, default_filters
-    from .core.image import DISPLAY_SIDE, ImageLoadError, load_image
+    from .core.image import DISPLAY_SIDE, ImageLoadError, check_min_size, load_image
     from .core.keypoints import QueryPointsError, check_query_points, read_points_file
     from .core.matching import MatchOptions, PairFeatures, match
     from .core.precision import choose_precision
@@ -157,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         keep = DISPLAY_SIDE if args.max_size else None
         img0 = load_image(args.image0, args.max_size, keep)
         img1 = load_image(args.image1, args.max_size, keep)
+        for given, img in ((args.image0, img0), (args.image1, img1)):
+            check_min_size(given, img.original_size)
         t_decode = time.perf_counter() - t
     except (ModelNotFound, DownloadError, CheckpointError, ImageLoadError, RuntimeError) as exc:
         return _fail(str(exc))

@@ -30,6 +30,12 @@ MAX_PIXELS = 250_000_000  # refuse anything above 250 MP (read from the header, 
 # The window and ucn-match keep at least this long side of a huge photo (to show it and draw
 # on it); the network copy (max_side) comes from that.
 DISPLAY_SIDE = 4096
+# Each side of a photo to match needs at least this many pixels: the network halves the image
+# three times on the way down, and a smaller photo is matched "confidently" at a few pixels.
+MIN_SIDE = 32
+# Transparent pixels are laid over this grey before matching and showing: what a file stores
+# under alpha 0 is arbitrary (often black), and grey stays visible next to dark and light content.
+ALPHA_BACKGROUND = 128
 REDUCTIONS = (8, 4, 2)  # the JPEG decoder's own scales (OpenCV's IMREAD_REDUCED_COLOR_*)
 _REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 # Pillow reads only headers here. Its own decompression-bomb check refuses above twice
@@ -113,6 +119,7 @@ class Photo:
     path: Path
     rgb: np.ndarray  # H x W x 3 uint8
     original_size: tuple[int, int]
+    notes: tuple[str, ...] = ()  # what decoding changed that the user should know (transparency flattened)
 
     @property
     def reduced(self) -> bool:
@@ -128,9 +135,19 @@ class Photo:
 
 
 def open_photo(path: str | os.PathLike, keep_side: int | None = None) -> Photo:
-    """Decode a photo to show (reduced, never below ``keep_side``, when huge); ImageLoadError naming the file."""
-    rgb, original = decode(path, keep_side)
-    return Photo(Path(path), rgb, original)
+    """Decode a photo to show and match (reduced, never below ``keep_side``, when huge);
+    ImageLoadError naming the file, also for a photo too small to match (see check_min_size)."""
+    notes: list[str] = []
+    rgb, original = decode(path, keep_side, notes)
+    check_min_size(path, original)
+    return Photo(Path(path), rgb, original, tuple(notes))
+
+
+def check_min_size(path: str | os.PathLike, size: tuple[int, int]) -> None:
+    """ImageLoadError unless both sides of a (width, height) photo have at least MIN_SIDE pixels."""
+    w, h = size
+    if min(w, h) < MIN_SIDE:
+        raise ImageLoadError(f"{path}: {w}x{h} px is too small to match (each side needs at least {MIN_SIDE} px)")
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
@@ -138,12 +155,14 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     return decode(path)[0]
 
 
-def decode(path: str | os.PathLike, keep_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+def decode(path: str | os.PathLike, keep_side: int | None = None,
+           notes: list[str] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
     """(H x W x 3 uint8 RGB, original (width, height)), EXIF orientation applied.
 
     keep_side: the decoded copy may be reduced by 2, 4 or 8 as long as its long side
     stays >= keep_side (a JPEG is decoded reduced; other formats are shrunk after
     decoding). None: full resolution. ImageLoadError, naming the file, on anything unusable.
+    Transparent pixels are laid over grey (ALPHA_BACKGROUND); ``notes`` gets a line saying so.
     """
     path = Path(path)
     if not path.exists():
@@ -169,7 +188,7 @@ def decode(path: str | os.PathLike, keep_side: int | None = None) -> tuple[np.nd
     h, w = img.shape[:2]
     if factor > 1:  # not a JPEG: decoded whole, shrunk before the colour conversion
         img = cv2.resize(img, (-(-w // factor), -(-h // factor)), interpolation=cv2.INTER_AREA)
-    img = _to_uint8_rgb(img)
+    img = _to_uint8_rgb(img, notes)
     if img.shape[0] == 0 or img.shape[1] == 0:
         raise ImageLoadError(f"{path}: the image has zero size")
     if header is not None:
@@ -266,13 +285,19 @@ def _file_depth_to_uint8(img: np.ndarray) -> np.ndarray:
     return cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)  # int8/int16/int32: stretch
 
 
-def _to_uint8_rgb(img: np.ndarray) -> np.ndarray:
-    """OpenCV's decoded BGR / BGRA / grey of any depth -> H x W x 3 uint8 RGB."""
+def _to_uint8_rgb(img: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+    """OpenCV's decoded BGR / BGRA / grey of any depth -> H x W x 3 uint8 RGB (alpha flattened on grey)."""
     img = _file_depth_to_uint8(img)
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+        alpha = img[:, :, 3:4]
+        if alpha.min() < 255:
+            a = alpha.astype(np.float32) / 255.0
+            img = (img[:, :, :3] * a + ALPHA_BACKGROUND * (1.0 - a)).round().astype(np.uint8)
+            if notes is not None:
+                notes.append(f"transparent pixels were laid over grey ({ALPHA_BACKGROUND}, {ALPHA_BACKGROUND}, {ALPHA_BACKGROUND})")
+        return cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
     return cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
 
 

@@ -7,16 +7,23 @@
 The window's worker owns one per model: a run that only changes the query points
 (MatchOptions) costs a search, not a forward pass. Photos become network copies
 here, so callers keep only what they show (``Photo``: RGB and path).
+
+    matches = reference_matches("SIFT", photo0, photo1, max_side=640)   # a MatchSet to compare with
+
+A reference matcher (``core.reference_matchers``: SIFT, ORB, AKAZE, XFeat) gives a
+MatchSet in the same original pixels, without the dense scores (those columns are NaN).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .image import Photo
 from .matching import MatchSet, PairFeatures, ProgressFn, match
+from .reference_matchers import match_reference
 from .settings import MatchOptions
 
 
@@ -65,3 +72,24 @@ def _same_key(a: tuple, b: tuple | None) -> bool:
     if b is None or len(a) != len(b):
         return False
     return all(x is y or (isinstance(x, (int, str)) and x == y) for x, y in zip(a, b))
+
+
+def reference_matches(method: str, photo0: Photo, photo1: Photo, max_side: int | None) -> MatchSet:
+    """``method``'s matches (see core.reference_matchers) of two photos as a MatchSet in original
+    pixels. Its pixel unit for RANSAC is the detection copy's (at most ``max_side``), like UCN's
+    network copy; reciprocity, stability, distance and ratio are not measured (NaN)."""
+    p0, p1 = match_reference(method, photo0.rgb, photo1.rgb, max_side)  # in the photos' (maybe reduced) arrays
+    k0, k1 = _array_to_original(p0, photo0), _array_to_original(p1, photo1)
+    side = max(photo0.rgb.shape[:2])
+    detected = min(side, max_side) if max_side else side
+    missing = np.full(len(k0), np.nan, np.float32)
+    return MatchSet(k0, k1, missing, missing.copy(), missing.copy(), missing.copy(), network_side=detected,
+                    error_scale=max(photo0.original_size) / detected, method=method)
+
+
+def _array_to_original(xy: np.ndarray, photo: Photo) -> np.ndarray:
+    sx, sy = (o / a for o, a in zip(photo.original_size, (photo.rgb.shape[1], photo.rgb.shape[0])))
+    out = np.asarray(xy, np.float32).reshape(-1, 2).copy()
+    out[:, 0] = (out[:, 0] + 0.5) * sx - 0.5
+    out[:, 1] = (out[:, 1] + 0.5) * sy - 0.5
+    return out

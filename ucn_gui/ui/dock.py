@@ -1,10 +1,11 @@
-"""The settings dock at the window's right: the compute panel above the filter panel, scrollable."""
+"""The settings dock at the window's right: compute, filter and geometry panels, scrollable."""
 from __future__ import annotations
 
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 
 from .compute_panel import ComputePanel
 from .filter_panel import FilterPanel
+from .geometry_panel import GeometryPanel
 
 
 class SettingsDock(QtWidgets.QDockWidget):
@@ -14,7 +15,7 @@ class SettingsDock(QtWidgets.QDockWidget):
         self.compute_panel = ComputePanel()
         self.filter_panel = FilterPanel()
         side = QtWidgets.QWidget()
-        layout = QtWidgets.QVBoxLayout(side)
+        self._layout = layout = QtWidgets.QVBoxLayout(side)
         layout.addWidget(self.compute_panel)
         layout.addWidget(self.filter_panel)
         layout.addStretch(1)
@@ -22,5 +23,16 @@ class SettingsDock(QtWidgets.QDockWidget):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(300)
+        for box in side.findChildren(QtWidgets.QComboBox):  # long item texts must not widen the dock
+            box.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(12)
         self.setWidget(scroll)
-        self.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        # Closable: View ▸ Settings panel (Ctrl+D) hides it for more room and brings it back.
+        self.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
+
+    def add_geometry_panel(self, alignment: QtGui.QAction) -> GeometryPanel:
+        """The geometry panel, below the filters (it shows the window's alignment-view action)."""
+        self.geometry_panel = GeometryPanel(alignment)
+        self._layout.insertWidget(2, self.geometry_panel)
+        return self.geometry_panel

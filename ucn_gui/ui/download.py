@@ -3,10 +3,11 @@
     downloader = ModelDownloader()
     downloader.finished.connect(on_path)       # Path of the verified file
     downloader.start(entry)                    # a zoo.ModelEntry with a url
-    downloader.shutdown()                      # on close: stop (the .part stays for resuming)
+    downloader.shutdown()                      # on close: stop at once (the .part stays for resuming)
 
 One download at a time, on superqt's thread pool (``create_worker``); the signals
-arrive on the GUI thread.
+arrive on the GUI thread. Stopping shuts the connection down (``zoo.download``'s
+``cancel``), so even a server that sends nothing does not hold the window's close.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ class ModelDownloader(QtCore.QObject):
                 message = str(exc) if isinstance(exc, zoo.DownloadError) else f"{type(exc).__name__}: {exc}"
                 self.failed.emit(name, message)
 
-        self._worker = create_worker(zoo.download, entry, report, _start_thread=False,
+        self._worker = create_worker(zoo.download, entry, report, cancel=stop, _start_thread=False,
                                      _connect={"returned": lambda path: self.finished.emit(name, Path(path)),
                                                "errored": failed, "finished": self._done})
         self._worker.start()
@@ -60,8 +61,10 @@ class ModelDownloader(QtCore.QObject):
     def _done(self) -> None:
         self._worker = None
 
-    def shutdown(self, timeout_ms: int = 2000) -> None:
-        """Stop at the next received chunk; the partial file is kept for a later resume."""
+    def shutdown(self, timeout_ms: int = 300) -> bool:
+        """Stop now (the connection is shut down); the partial file is kept for a later resume.
+        True when the download's thread ended within ``timeout_ms``."""
         self._stop.set()
-        if self._worker is not None:
-            QtCore.QThreadPool.globalInstance().waitForDone(timeout_ms)
+        if self._worker is None:
+            return True
+        return QtCore.QThreadPool.globalInstance().waitForDone(timeout_ms)

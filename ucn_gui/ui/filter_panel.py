@@ -6,24 +6,30 @@
     panel.max_drawn()               # cap on the matches drawn
 
 Each threshold is a labelled float slider (the label is an exact-entry box) with a
-checkbox that switches the test off. A histogram of reciprocity errors shows
-where the cut falls. The controls start from ``FilterSettings()``'s defaults.
+checkbox that switches the test off. Histograms of the reciprocity and stability
+errors show where each cut falls. The controls start from ``FilterSettings()``'s defaults.
 """
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore, QtWidgets
 from superqt import QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
-from ucn_gui.core.settings import FilterSettings
+from ucn_gui.core.settings import ComputeSettings, FilterSettings
 
-HIST_MAX_PX = 20.0  # errors above this land in the last bin
+from .histograms import ErrorHistogram
+
 MAX_DRAWN = 5000  # default cap on the matches drawn (a fixed random sample of the survivors)
 # Where a slider rests while its test is off by default (FilterSettings has None there).
 RESTING = {"max_distance": 1.0, "max_ratio": 0.9}
+
+
+def shown_value(slider: QLabeledDoubleSlider) -> float:
+    """The slider's value as its label shows it: a drag lands on 9.985, the label says (and the
+    settings store) 10.0."""
+    return round(float(slider.value()), slider.decimals())
 
 
 class ThresholdRow(QtWidgets.QWidget):
@@ -34,6 +40,9 @@ class ThresholdRow(QtWidgets.QWidget):
     def __init__(self, name: str, hi: float, decimals: int, value: float | None, resting: float, tip: str) -> None:
         super().__init__()
         self.resting = resting  # the slider's position when set_value(None) switches the test off
+        self.name, self.tip, self.decimals = name, tip, decimals
+        self.notes = {"unit": "", "matcher": ""}  # lines added to the tooltip
+        self.applies = True  # False while the matcher shown gives no such score
         self.check = QtWidgets.QCheckBox(name)
         self.check.setToolTip(tip)
         self.slider = QLabeledDoubleSlider(QtCore.Qt.Orientation.Horizontal)
@@ -51,17 +60,35 @@ class ThresholdRow(QtWidgets.QWidget):
         self.slider.valueChanged.connect(lambda _v: self.changed.emit())
 
     def _on_toggled(self, on: bool) -> None:
-        self.slider.setEnabled(on)
+        self.slider.setEnabled(on and self.applies)
         self.changed.emit()
 
     def _show(self, value: float | None) -> None:
         self.check.setChecked(value is not None)
-        self.slider.setEnabled(value is not None)
+        self.slider.setEnabled(value is not None and self.applies)
         self.slider.setValue(self.resting if value is None else value)
+
+    def set_unit(self, unit: str, note: str = "") -> None:
+        """Name the unit in the label ("Reciprocity error ≤ (px at 640)"); ``note`` extends the tooltip."""
+        self.check.setText(f"{self.name} ({unit})" if unit else self.name)
+        self._set_note("unit", note)
+
+    def set_applicable(self, applies: bool, note: str = "") -> None:
+        """Disable the row (keeping its value) while the matcher has no such score; ``note`` says why."""
+        self.applies = applies
+        self.check.setEnabled(applies)
+        self.slider.setEnabled(applies and self.check.isChecked())
+        self._set_note("matcher", note)
+
+    def _set_note(self, key: str, note: str) -> None:
+        self.notes[key] = note
+        tip = "\n".join([self.tip, *(n for n in self.notes.values() if n)])
+        self.check.setToolTip(tip)
+        self.slider.setToolTip(tip)
 
     def value(self) -> float | None:
         """The threshold, or None when the test is off."""
-        return float(self.slider.value()) if self.check.isChecked() else None
+        return shown_value(self.slider) if self.check.isChecked() else None
 
     def set_value(self, value: float | None) -> None:
         with signals_blocked(self.check, self.slider):
@@ -80,9 +107,9 @@ class FilterPanel(QtWidgets.QGroupBox):
             value = getattr(defaults, name)
             return ThresholdRow(label, hi, decimals, value, RESTING.get(name, value), tip)
 
-        self.reciprocity = row("reciprocity", "Reciprocity error ≤ (px)", 20.0, 2,
+        self.reciprocity = row("reciprocity", "Reciprocity error ≤", 20.0, 2,
                                "Match image 1 back to image 0: how far the cycle lands from where it started.")
-        self.stability = row("stability", "Stability error ≤ (px)", 20.0, 2,
+        self.stability = row("stability", "Stability error ≤", 20.0, 2,
                              "Shift the match by one pixel and match back: a stable match lands close again.")
         self.distance = row("max_distance", "Descriptor distance ≤", 2.0, 3, "L2 distance between the two unit descriptors (0 to 2).")
         self.ratio = row("max_ratio", "Ratio ≤ (nearest / second)", 1.0, 3, "Lowe's ratio of the nearest to the second-nearest distance.")
@@ -95,9 +122,14 @@ class FilterPanel(QtWidgets.QGroupBox):
         self.ransac_threshold = QLabeledDoubleSlider(QtCore.Qt.Orientation.Horizontal)
         self.ransac_threshold.setDecimals(1)
         self.ransac_threshold.setRange(0.5, 20.0)
+        self.ransac_threshold.setSingleStep(0.1)
         self.ransac_threshold.setValue(defaults.ransac_threshold)
         self.ransac_threshold.setEnabled(False)
-        self.ransac_threshold.setToolTip("RANSAC inlier threshold in pixels")
+        self.ransac_label = QtWidgets.QLabel("RANSAC inlier threshold (px)")
+        self.ransac_label.setEnabled(False)
+        for w in (self.ransac_label, self.ransac_threshold):
+            w.setToolTip("How far a match may lie from the estimated H (or F's epipolar line) and still count as an "
+                         "inlier, in the same unit as the cycle thresholds")
         self.max_drawn_box = QtWidgets.QSpinBox()
         self.max_drawn_box.setRange(0, 1_000_000)
         self.max_drawn_box.setSingleStep(500)
@@ -107,51 +139,41 @@ class FilterPanel(QtWidgets.QGroupBox):
         self.counter.setObjectName("counter")
         self.counter.setWordWrap(True)
 
-        self.hist = pg.PlotWidget(background=None)
-        self.hist.setMinimumHeight(110)
-        self.hist.setMaximumHeight(150)
-        self.hist.setMouseEnabled(False, False)
-        self.hist.hideButtons()
-        self.hist.setMenuEnabled(False)
-        self.hist.setLabel("bottom", "reciprocity error (px)")
-        self.hist.getPlotItem().getAxis("left").setWidth(30)
-        self.hist_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(90, 140, 220, 160), pen=pg.mkPen((90, 140, 220)))
-        self.hist.addItem(self.hist_curve)
-        self.hist_line = pg.InfiniteLine(pos=defaults.reciprocity or 0.0, angle=90, pen=pg.mkPen("#ff5050", width=2))
-        self.hist.addItem(self.hist_line)
-        self.hist.setXRange(0, HIST_MAX_PX, padding=0.02)
+        self.histograms = {"reciprocity": ErrorHistogram("reciprocity error"), "stability": ErrorHistogram("stability error")}
 
         layout = QtWidgets.QVBoxLayout(self)
         for threshold in self.rows.values():
             layout.addWidget(threshold)
             threshold.changed.connect(self._on_changed)
         layout.addWidget(self.ransac)
+        layout.addWidget(self.ransac_label)
         layout.addWidget(self.ransac_threshold)
         form = QtWidgets.QFormLayout()
         form.addRow("Max. matches drawn", self.max_drawn_box)
         layout.addLayout(form)
-        layout.addWidget(self.hist)
+        for hist in self.histograms.values():
+            layout.addWidget(hist)
         layout.addWidget(self.counter)
+        self.set_unit(ComputeSettings().max_side)
         self.ransac.currentIndexChanged.connect(self._on_ransac)
         self.ransac_threshold.valueChanged.connect(lambda _v: self._on_changed())
         self.max_drawn_box.valueChanged.connect(lambda _v: self._on_changed())
 
     def _on_ransac(self, _index: int) -> None:
         self.ransac_threshold.setEnabled(self.ransac.currentData() is not None)
+        self.ransac_label.setEnabled(self.ransac.currentData() is not None)
         self._on_changed()
 
     def _on_changed(self) -> None:
-        recip = self.reciprocity.value()
-        self.hist_line.setVisible(recip is not None)
-        if recip is not None:
-            self.hist_line.setValue(min(recip, HIST_MAX_PX))
+        for name, hist in self.histograms.items():
+            hist.set_threshold(self.rows[name].value())
         self.changed.emit()
 
     # ------------------------------------------------------------------ state
 
     def settings(self) -> FilterSettings:
         return FilterSettings(**{name: threshold.value() for name, threshold in self.rows.items()},
-                              ransac=self.ransac.currentData(), ransac_threshold=float(self.ransac_threshold.value()))
+                              ransac=self.ransac.currentData(), ransac_threshold=shown_value(self.ransac_threshold))
 
     def set_settings(self, s: FilterSettings) -> None:
         for name, threshold in self.rows.items():
@@ -161,21 +183,35 @@ class FilterPanel(QtWidgets.QGroupBox):
         self.ransac.setCurrentIndex(max(index, 0))
         self._on_changed()
 
+    def set_unit(self, network_side: int | None, scale: float | None = None) -> None:
+        """Pixel thresholds are pixels at the network's resolution: say which ("px at 640") and,
+        once a photo was matched, what one of them is in the photo's own pixels."""
+        unit = f"px at {network_side}" if network_side else "px"
+        note = ("Pixels of image 0 at the network's resolution, so a threshold means the same on every photo size"
+                + (f"; for this photo 1 px at {network_side} = {scale:.2f} original px." if scale else "."))
+        for name, hist in self.histograms.items():
+            self.rows[name].set_unit(unit, note)
+            hist.set_unit(unit)
+        self.ransac_label.setText(f"RANSAC inlier threshold ({unit})")
+
+    def set_matchers(self, a: str, b: str | None = None) -> None:
+        """The score filters apply to UCN only: disabled, saying why, while pane A shows a sparse
+        matcher; a note says so while pane B does."""
+        for name, row in self.rows.items():
+            what = row.name.split(" ≤")[0].lower()
+            if a != "UCN":
+                row.set_applicable(False, f"Not for {a}: it gives no {what}, only UCN's dense matching measures it. "
+                                          "RANSAC and the drawing cap still apply.")
+            else:
+                row.set_applicable(True, f"Pane B's {b} gives no {what}: its matches pass this test." if b and b != "UCN" else "")
+
     def max_drawn(self) -> int:
         return int(self.max_drawn_box.value())
 
-    def set_errors(self, reciprocity_error: np.ndarray | None) -> None:
-        """Histogram of the current MatchSet's reciprocity errors (once per MatchSet)."""
-        if reciprocity_error is None or len(reciprocity_error) == 0:
-            self.hist_curve.setData([], [])
-            return
-        errors = np.minimum(reciprocity_error, HIST_MAX_PX)
-        counts, edges = np.histogram(errors, bins=80, range=(0.0, HIST_MAX_PX))
-        self.hist_curve.setData(edges, counts)
-        self.hist.setYRange(0, max(int(counts.max()), 1), padding=0.05)
+    def set_errors(self, reciprocity: np.ndarray | None, stability: np.ndarray | None = None) -> None:
+        """Histograms of the current MatchSet's two cycle errors (once per MatchSet; None clears)."""
+        self.histograms["reciprocity"].set_errors(reciprocity)
+        self.histograms["stability"].set_errors(stability)
 
-    def set_counts(self, shown: int, total: int, drawn: int) -> None:
-        text = f"shown {shown:,} of {total:,} candidates"
-        if drawn < shown:
-            text += f" (drawing {drawn:,})"
+    def set_counts(self, text: str) -> None:
         self.counter.setText(text)

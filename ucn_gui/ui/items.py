@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from .colors import JET_ARGB32, JET_RGB, N_COLORS
+from .colors import N_COLORS, PALETTE_ARGB32, PALETTE_RGB
 
 
 def _disk_offsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +69,7 @@ class DotsItem(pg.GraphicsObject):
         vis = (ix > -pad) & (ix < W + pad) & (iy > -pad) & (iy < H + pad)
         if not vis.any():
             return
-        ix, iy, col = ix[vis], iy[vis], JET_ARGB32[self._cidx[vis]]
+        ix, iy, col = ix[vis], iy[vis], PALETTE_ARGB32[self._cidx[vis]]
         # Only the bounding box of the visible dots gets a buffer, padded by the dot
         # radius so stamping needs no bounds checks.
         x0, y0 = max(int(ix.min()), 0), max(int(iy.min()), 0)
@@ -100,7 +100,7 @@ class DotsItem(pg.GraphicsObject):
 class LinesItem(pg.GraphicsObject):
     """Segments between matched points, coloured like the dots, batched per colour group."""
 
-    GROUPS = 16  # colour groups (LUT entries merged), so at most 16 draw calls
+    GROUPS = 16  # jet colour groups (LUT entries merged); with the inlier and outlier colours, at most 18 draw calls
 
     def __init__(self, alpha: int = 170, width: float = 1.0) -> None:
         super().__init__()
@@ -110,8 +110,9 @@ class LinesItem(pg.GraphicsObject):
         self.width = width
         self._pens = []
         step = N_COLORS // self.GROUPS
-        for g in range(self.GROUPS):
-            r, gg, b = (int(v) for v in JET_RGB[g * step + step // 2])
+        shades = [PALETTE_RGB[g * step + step // 2] for g in range(self.GROUPS)] + list(PALETTE_RGB[N_COLORS:])
+        for rgb in shades:
+            r, gg, b = (int(v) for v in rgb)
             pen = QtGui.QPen(QtGui.QColor(r, gg, b, alpha))
             pen.setWidthF(width)
             pen.setCosmetic(True)
@@ -121,10 +122,12 @@ class LinesItem(pg.GraphicsObject):
         """p0, p1: N x 2 view coordinates; cidx: N colour LUT indices."""
         paths = []
         if len(p0):
-            group = np.asarray(cidx, np.int64) * self.GROUPS // N_COLORS
+            cidx = np.asarray(cidx, np.int64)
+            group = np.where(cidx < N_COLORS, cidx * self.GROUPS // N_COLORS, self.GROUPS + cidx - N_COLORS)
             order = np.argsort(group, kind="stable")
-            cuts = np.searchsorted(group[order], np.arange(self.GROUPS + 1))
-            for g in range(self.GROUPS):
+            n_groups = len(self._pens)
+            cuts = np.searchsorted(group[order], np.arange(n_groups + 1))
+            for g in range(n_groups):
                 sel = order[cuts[g] : cuts[g + 1]]
                 if len(sel) == 0:
                     continue

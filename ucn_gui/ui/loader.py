@@ -22,6 +22,8 @@ from PySide6 import QtCore
 
 from ucn_gui.core.image import DISPLAY_SIDE, ImageLoadError, Photo, open_photo, shrink_to_max_side
 
+from . import background
+
 
 @dataclass
 class OpenedImage:
@@ -107,7 +109,11 @@ class ImageLoader(QtCore.QObject):
         self._done(load_id)
         self.failed.emit(load_id, message)
 
-    def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Stop after the load in progress (a decode cannot be interrupted)."""
+    def shutdown(self, timeout_ms: int = 300) -> bool:
+        """Stop; a decode in progress cannot be interrupted and ends in the background (it writes nothing)."""
+        self._pending.clear()
         self._thread.quit()
-        return self._thread.wait(timeout_ms)
+        done = self._thread.wait(timeout_ms)
+        if not done:
+            background.adopt(self._thread, self._job)
+        return done

@@ -11,7 +11,9 @@
 
 Nothing here blocks on tensor work or decoding: ``open_images`` returns at once and
 ``load_finished`` says when the pair changed or why not. Errors become a message in
-the bar above the images. docs/architecture.md follows a drop to the drawn matches.
+the bar above the images, under a topic that says which state it belongs to; the
+message leaves when that state ends (a side opens, a model loads, a run succeeds).
+docs/architecture.md follows a drop to the drawn matches.
 """
 from __future__ import annotations
 
@@ -26,18 +28,25 @@ from ucn_gui.core import resources, zoo
 from ucn_gui.core.checkpoint import LoadedModel
 from ucn_gui.core.filters import default_filters
 
-from .menus import IMAGE_FILTER, MATCH_FILTER, MODEL_FILTER, PICTURE_FILTER, Menus, ask_open_path, ask_save_path
+from .menus import IMAGE_FILTER, MODEL_FILTER, Menus, ask_open_path
 from .dock import SettingsDock
-from .loader import ImageLoader, OpenedImage
 from .models import ModelChooser
-from .picture import write_png
-from .preferences import Preferences
+from .opening import PhotoOpener
+from .preferences import EXTREME_MAX_SIDE, Preferences
+from .saving import Saver
 from .state import ViewerState
-from .status import RunStatus
+from .status import Messages, RunStatus
 from .viewer import ViewerWidget
 from .worker import MatchResult, MatchRunner
 
 RANSAC_PAUSE_MS = 150  # RANSAC (~100 ms) runs once a slider drag pauses this long
+
+
+def _run_summary(result: MatchResult) -> str:
+    if result.matcher != "UCN":
+        return f"{result.matcher}: {len(result.matches):,} matches in {result.seconds:.2f} s"
+    how = "features reused" if result.reused_features else f"on {result.device}, {result.precision}"
+    return f"Matched {len(result.matches):,} candidates in {result.seconds:.2f} s ({how})."
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -51,15 +60,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.prefs = Preferences(settings if settings is not None else QtCore.QSettings("ucn-viewer", "UCN Viewer"))
         self.state = ViewerState(self)
         self.runner = MatchRunner(self)
-        self.loader = ImageLoader(self)
         self.models = ModelChooser(self)
-        self._load_notices: dict[int, str] = {}  # load id -> message to show once it succeeded
+        self._keep_max_side = False  # the user confirmed an extreme max side for later launches
         self._refilter_later = qdebounced(self.refilter, RANSAC_PAUSE_MS)
         self._build_widgets()
+        self.messages = Messages(self.message_bar, self.statusBar())
+        self.opener = PhotoOpener(self.state, self.prefs, self.messages, lambda: self.compute_panel.settings().max_side, self)
+        self.loader = self.opener.loader
+        self.saver = Saver(self, self.state, self.prefs, self.messages,
+                           lambda: (self.compute_panel.settings(), self.filter_panel.settings()), self.pair_view.render_picture)
         self.menus = Menus(self, self.side_dock)
+        self.geometry_panel = self.side_dock.add_geometry_panel(self.menus.alignment)
         self._connect()
         self.fill_model_menu()
         self.prefs.restore(self, self.filter_panel, self.compute_panel, self.menus.toggles)
+        self.viewer.set_linked_zoom(self.menus.linked_zoom.isChecked())  # restored without a toggle when off
+        self._show_matchers()
         self.menus.fill_recent(self.prefs.recent_pairs(), self.set_pair)
 
     def _build_widgets(self) -> None:
@@ -73,24 +89,29 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _connect(self) -> None:
         view, state, runner, m = self.pair_view, self.state, self.runner, self.menus
-        view.files_dropped.connect(self.on_files_dropped)
-        view.query_requested.connect(self.query)
+        for pane in self.viewer.panes:
+            pane.files_dropped.connect(self.opener.on_dropped)
+        self.opener.finished.connect(self.load_finished)
+        self.opener.recent_changed.connect(lambda: self.menus.fill_recent(self.prefs.recent_pairs(), self.set_pair))
+        self.viewer.notice.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.compute_panel.changed.connect(self.request_match)
+        self.compute_panel.changed.connect(self._check_max_side)
+        for box in (self.compute_panel.matcher, self.compute_panel.compare):
+            box.currentIndexChanged.connect(self._show_matchers)
         self.compute_panel.open_model_requested.connect(self.open_model_dialog)
         self.filter_panel.changed.connect(self.refilter)
+        self.geometry_panel.outliers.toggled.connect(self.refilter)
         state.images_changed.connect(self._show_images)
         state.result_changed.connect(self._show_result)
         state.mask_changed.connect(self._show_counts)
         runner.progress.connect(self.run_status.set_progress)
         runner.finished.connect(self._on_result)
-        runner.failed.connect(lambda message: self.show_message(f"Matching failed: {message}", "error"))
+        runner.failed.connect(lambda message: self.show_message(f"Matching failed: {message}", "error", "run"))
         runner.cancelled.connect(lambda: self.statusBar().showMessage("Run cancelled.", 5000))
-        runner.notice.connect(lambda text: self.show_message(text, "warning"))
+        runner.notice.connect(lambda text: self.show_message(text, "warning", "notice"))
         runner.busy_changed.connect(self.run_status.set_busy)
-        self.loader.loaded.connect(self._on_images_loaded)
-        self.loader.failed.connect(self._on_load_failed)
         self.models.chosen.connect(self._use_model)
-        self.models.message.connect(self.show_message)
+        self.models.message.connect(lambda text, level: self.show_message(text, level, "model"))
         self.models.status.connect(self.statusBar().showMessage)
         self.models.downloaded.connect(self.fill_model_menu)
         self.run_status.cancel_button.clicked.connect(self.cancel)
@@ -98,58 +119,29 @@ class MainWindow(QtWidgets.QMainWindow):
                              (m.open_model, self.open_model_dialog), (m.swap, self.state.swap), (m.rerun, self.request_match),
                              (m.cancel, self.cancel), (m.export, lambda: self.export_matches()),
                              (m.picture, lambda: self.save_picture()), (m.quit, self.close),
-                             (m.clear_query, view.clear_query), (m.reset_zoom, view.reset_zoom)):
+                             (m.clear_query, self.clear_queries), (m.reset_zoom, view.reset_zoom)):
             action.triggered.connect(slot)
-        m.lines.toggled.connect(view.set_lines_visible)
-        m.stacked.toggled.connect(view.set_stacked)
-        m.gray.toggled.connect(view.set_grayscale)
+        m.lines.toggled.connect(lambda on: [pane.set_lines_visible(on) for pane in self.viewer.panes])
+        m.stacked.toggled.connect(lambda on: [pane.set_stacked(on) for pane in self.viewer.panes])
+        m.gray.toggled.connect(lambda on: [pane.set_grayscale(on) for pane in self.viewer.panes])
+        m.alignment.toggled.connect(self.viewer.show_alignment)
+        m.linked_zoom.toggled.connect(self.viewer.set_linked_zoom)
 
     # ------------------------------------------------------------------ messages
 
-    def show_message(self, text: str, level: str = "info") -> None:
-        self.message_bar.show_message(text, level)
-        self.statusBar().showMessage(text, 10000)
+    def show_message(self, text: str, level: str = "info", topic: str = "general", action=None) -> None:
+        """A message above the images about ``topic`` (see MessageBar); the status bar repeats it briefly."""
+        self.messages.show(text, level, topic, action)
 
     # ------------------------------------------------------------------ images
 
     def open_images(self, paths: Mapping[int, str | Path], notice: str | None = None) -> int:
         """Open one or both sides ({side: path}) on the loader's thread; returns the load's id.
         If any file fails, nothing changes and a message says why (``load_finished`` tells either way)."""
-        load_id = self.loader.load(paths, self.compute_panel.settings().max_side)
-        if notice:
-            self._load_notices[load_id] = notice
-        self.statusBar().showMessage(f"Opening {' and '.join(Path(p).name for p in paths.values())}…")
-        return load_id
+        return self.opener.open(paths, notice)
 
     def set_pair(self, path0: str | Path, path1: str | Path, notice: str | None = None) -> int:
         return self.open_images({0: path0, 1: path1}, notice)
-
-    def on_files_dropped(self, paths: list[Path], side: int) -> None:
-        if len(paths) >= 2:
-            many = f"{len(paths)} files dropped: using the first two." if len(paths) > 2 else None
-            self.open_images({0: paths[0], 1: paths[1]}, many)
-        elif paths:
-            self.open_images({side: paths[0]})
-
-    def _on_images_loaded(self, load_id: int, opened: dict[int, OpenedImage]) -> None:
-        self.statusBar().clearMessage()
-        self.message_bar.hide()
-        for item in opened.values():
-            self.prefs.remember_dir(item.image.path)
-        self.state.set_images(opened)
-        if self.state.has_pair():  # opened pairs, not swapped ones, become recent
-            self.prefs.add_recent(self.state.images[0].path, self.state.images[1].path)
-            self.menus.fill_recent(self.prefs.recent_pairs(), self.set_pair)
-        notice = self._load_notices.pop(load_id, None)
-        if notice:
-            self.show_message(notice, "warning")
-        self.load_finished.emit(True)
-
-    def _on_load_failed(self, load_id: int, message: str) -> None:
-        self._load_notices.pop(load_id, None)
-        self.statusBar().clearMessage()
-        self.show_message(f"Could not open the image: {message}", "error")
-        self.load_finished.emit(False)
 
     def _show_images(self, _sides: list[int]) -> None:
         images = self.state.images
@@ -172,8 +164,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.filter_panel.set_settings(default_filters(model.card, self.filter_panel.settings()))
             self.prefs.save_filters(self.filter_panel.settings(), path)
         self.prefs.set_model_path(path)
-        if self.message_bar.level != "error" or "model" in self.message_bar.text():
-            self.message_bar.hide()  # the "choose a weights file" notice or an earlier model failure
+        self.message_bar.clear("model")  # the "choose a weights file" notice, a download, an earlier failure
         self.state.set_model(model)
         self.request_match()
 
@@ -194,8 +185,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return None
         request = self.state.request(self.compute_panel.settings())
         if request is None:
-            self.show_message("No model loaded yet: choose a weights file with File ▸ Open model… (Ctrl+M). "
-                              "open-ucn checkpoints and .safetensors files both work.", "warning")
+            if self.models.busy:  # it runs when the model arrives; the download's own message stays
+                self.statusBar().showMessage("The pair is matched as soon as the model has arrived.", 10000)
+            else:
+                self.show_message("No model loaded yet: choose a weights file with File ▸ Open model… (Ctrl+M). "
+                                  "open-ucn checkpoints and .safetensors files both work.", "warning", "model")
             return None
         self.pair_view.clear_query()
         return self.runner.submit(request)
@@ -204,9 +198,14 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.runner.busy:
             self.runner.cancel()
         else:
-            self.pair_view.clear_query()
+            self.clear_queries()
+
+    def clear_queries(self) -> None:
+        for pane in self.viewer.panes:
+            pane.clear_query()
 
     def _on_result(self, result: MatchResult) -> None:
+        self.message_bar.clear("run", "model")  # a failed run or model load is history now
         self.state.set_result(result)
         self.result_shown.emit()
 
@@ -214,68 +213,59 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_result(self) -> None:
         result = self.state.result
-        self.filter_panel.set_errors(None if result is None else result.matches.reciprocity_error)
+        m = None if result is None else result.matches
+        self.filter_panel.set_errors(None if m is None else m.reciprocity_error, None if m is None else m.stability_error)
         if result is None:
             self.filter_panel.counter.setText("no matches yet")
             return
-        how = "features reused" if result.reused_features else f"on {result.device}, {result.precision}"
-        self.statusBar().showMessage(f"Matched {len(result.matches):,} candidates in {result.seconds:.2f} s ({how}).", 10000)
+        self.filter_panel.set_unit(result.matches.network_side, result.matches.error_scale)
+        self.statusBar().showMessage(" · ".join(_run_summary(r) for r in (result, result.compare) if r is not None), 10000)
         self.refilter()
 
     def refilter(self) -> None:
         """Re-mask with the panel's thresholds (instant); during a slider drag RANSAC waits for a pause."""
         dragging = bool(QtWidgets.QApplication.mouseButtons() & QtCore.Qt.MouseButton.LeftButton)
-        if self.state.refilter(self.filter_panel.settings(), self.filter_panel.max_drawn(), preview=dragging):
+        outliers = self.geometry_panel.outliers.isChecked()
+        if self.state.refilter(self.filter_panel.settings(), self.filter_panel.max_drawn(), dragging, outliers):
             self._refilter_later()
 
     def _show_counts(self) -> None:
-        if self.state.result is not None:
-            self.filter_panel.set_counts(int(self.state.mask.sum()), len(self.state.mask), len(self.state.drawn_indices))
-
-    def query(self, x: float, y: float) -> None:
-        """Click-to-query at pixel (x, y) of image 0 (see ViewerWidget.query)."""
-        if not self.viewer.query(x, y):
-            self.statusBar().showMessage("Match the pair first; the query uses its features.", 5000)
+        """The counts, and what RANSAC estimated (the alignment view needs a homography)."""
+        slot = self.state.slots[0]
+        self.filter_panel.set_counts(slot.counts())
+        self.geometry_panel.show_geometry(slot.geometry, slot.counts())
+        geometry = slot.geometry
+        has_h = geometry is not None and geometry.model == "homography" and geometry.matrix is not None
+        self.menus.alignment.setEnabled(has_h or self.menus.alignment.isChecked())
 
     # ------------------------------------------------------------------ saving
 
     def export_matches(self, path: str | Path | None = None) -> Path | None:
         """NPZ / CSV / JSON (by suffix) with the same columns as ucn-match; mask = current filters."""
-        if self.state.result is None:
-            self.show_message("Nothing to export yet: match a pair first.", "warning")
-            return None
-        path = path or self._ask_save_path("Export matches", "matches.npz", MATCH_FILTER)
-        if not path:
-            return None
-        try:
-            out = self.state.save_matches(path, self.compute_panel.settings(), self.filter_panel.settings())
-        except (OSError, ValueError) as exc:
-            self.show_message(f"Could not export the matches: {exc}", "error")
-            return None
-        self.prefs.remember_dir(path)
-        mask = self.state.mask
-        self.show_message(f"Saved {int(mask.sum()):,} of {len(mask):,} matches (mask column) to {out}.")
-        return out
+        return self.saver.export_matches(path)
 
     def save_picture(self, path: str | Path | None = None) -> Path | None:
         """PNG of the current picture at full image resolution."""
-        if not any(self.state.images):
-            self.show_message("Nothing to save yet: open two images first.", "warning")
-            return None
-        path = path or self._ask_save_path("Save picture", "matches.png", PICTURE_FILTER)
-        if not path:
-            return None
-        try:
-            out = write_png(self.pair_view.render_picture(), path)
-        except (OSError, ValueError) as exc:
-            self.show_message(f"Could not save the picture: {exc}", "error")
-            return None
-        self.prefs.remember_dir(path)
-        self.show_message(f"Saved the picture to {path}.")
-        return out
+        return self.saver.save_picture(path)
 
-    def _ask_save_path(self, title: str, name: str, file_filter: str) -> str:
-        return ask_save_path(self, title, Path(self.prefs.last_dir()) / name, file_filter)
+    def _show_matchers(self) -> None:
+        """Filters that do not apply to the chosen matchers are disabled at once (the run follows)."""
+        chosen = self.compute_panel.settings()
+        self.filter_panel.set_matchers(chosen.matcher, chosen.compare)
+
+    def _check_max_side(self) -> None:
+        """An extreme max side applies now, but the next launch gets it only when confirmed."""
+        side = self.compute_panel.settings().max_side or 0
+        if side <= EXTREME_MAX_SIDE:
+            self._keep_max_side = False
+            self.message_bar.clear("max_side")
+        elif not self._keep_max_side:
+            self.show_message(f"Max. image side {side} px: a run can take minutes and much memory. It applies to this "
+                              "session; the next launch starts with the previous setting unless you keep it.", "warning",
+                              "max_side", ("Keep for later launches", self._confirm_max_side))
+
+    def _confirm_max_side(self) -> None:
+        self._keep_max_side = True
 
     # ------------------------------------------------------------------ start and close
 
@@ -284,8 +274,12 @@ class MainWindow(QtWidgets.QMainWindow):
         # Images first: without a model they show the "choose a weights file" notice, and a
         # model that then fails to load leaves its error message visible.
         samples = resources.sample_pair()
-        if paths:
-            self.set_pair(paths[0], paths[1])
+        last = self.prefs.last_pair() if self.menus.reopen_last.isChecked() else None
+        if paths:  # each side on its own: a missing file is named, the other one still opens
+            for side, path in enumerate(paths[:2]):
+                self.open_images({side: path})
+        elif last:
+            self.set_pair(*last)
         elif all(p.is_file() for p in samples):
             self.set_pair(*samples)
         if weights:
@@ -294,7 +288,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.models.load_default(self.prefs.model_path())
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
-        self.prefs.save(self, self.filter_panel, self.compute_panel, self.menus.toggles)
+        """Returns at once: runs and downloads are cancelled, and a step that cannot be
+        interrupted ends in the background (ui/background.py), never holding the window."""
+        self.prefs.save(self, self.filter_panel, self.compute_panel, self.menus.toggles, self._keep_max_side)
+        self.hide()
         self.runner.shutdown()
         self.loader.shutdown()
         self.models.shutdown()

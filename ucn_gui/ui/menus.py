@@ -27,11 +27,6 @@ def ask_open_path(parent: QtWidgets.QWidget, title: str, folder: str, file_filte
     return QtWidgets.QFileDialog.getOpenFileName(parent, title, folder, file_filter)[0]
 
 
-def ask_save_path(parent: QtWidgets.QWidget, title: str, suggested: Path, file_filter: str) -> str:
-    """A modal save dialog; '' when cancelled."""
-    return QtWidgets.QFileDialog.getSaveFileName(parent, title, str(suggested), file_filter)[0]
-
-
 class Menus:
     def __init__(self, window: QtWidgets.QMainWindow, dock: QtWidgets.QDockWidget) -> None:
         self.window = window
@@ -45,23 +40,32 @@ class Menus:
         self.export = self._action("&Export matches…", key.Save)
         self.picture = self._action("Save &picture (PNG)…", "Ctrl+Shift+S")
         self.quit = self._action("&Quit", key.Quit)
+        self.reopen_last = self._action("Reopen the last pair at launch", "", checkable=True)
         self.lines = self._action("Show &lines", "Ctrl+L", checkable=True)
         self.stacked = self._action("&Stacked layout", "Ctrl+T", checkable=True)
         self.gray = self._action("&Grey images", "Ctrl+G", checkable=True)
         self.clear_query = self._action("Clear &query", "Ctrl+E")
         self.reset_zoom = self._action("Reset &zoom", "Ctrl+0")
+        self.alignment = self._action("&Alignment view (homography)", "Ctrl+H", checkable=True)
+        self.alignment.setEnabled(False)  # until RANSAC estimated a homography
+        self.linked_zoom = self._action("Lin&k the panes' zoom", "Ctrl+K", checkable=True)
+        self.settings_panel = dock.toggleViewAction()  # hide the settings for more room (a small screen)
+        self.settings_panel.setText("Settings &panel")
+        self.settings_panel.setShortcut(QtGui.QKeySequence("Ctrl+D"))
+        window.addAction(self.settings_panel)
         # Saved between launches under these keys (see Preferences).
-        self.toggles = {"show_lines": self.lines, "stacked": self.stacked, "grayscale": self.gray}
+        self.toggles = {"show_lines": self.lines, "stacked": self.stacked, "grayscale": self.gray,
+                        "reopen_last_pair": self.reopen_last, "linked_zoom": self.linked_zoom}
 
         bar = window.menuBar()
         file_menu = bar.addMenu("&File")
         self._fill(file_menu, [self.open_left, self.open_right])
         self.recent_menu = file_menu.addMenu("Recent &pairs")
-        self._fill(file_menu, [None, self.open_model, None, self.export, self.picture, None, self.quit])
+        self._fill(file_menu, [self.reopen_last, None, self.open_model, None, self.export, self.picture, None, self.quit])
         self._fill(bar.addMenu("&Match"), [self.swap, self.rerun, self.cancel])
         self.model_menu = bar.addMenu("M&odel")
         self._fill(bar.addMenu("&View"), [self.lines, self.stacked, self.gray, self.clear_query, self.reset_zoom,
-                                          dock.toggleViewAction()])
+                                          self.alignment, self.linked_zoom, None, self.settings_panel])
         tools = window.addToolBar("Main")
         tools.setObjectName("main_toolbar")
         tools.setMovable(False)

@@ -34,6 +34,11 @@ class ModelChooser(QtCore.QObject):
         self.downloader.finished.connect(self._on_download_finished)
         self.downloader.failed.connect(lambda name, msg: self.message.emit(f"Download of {name} failed: {msg}", "error"))
 
+    @property
+    def busy(self) -> bool:
+        """A model is on its way (a download runs)."""
+        return self.downloader.busy
+
     def load_file(self, path: str | Path) -> bool:
         """Load weights (any supported format); on failure nothing changes and a message says why."""
         try:

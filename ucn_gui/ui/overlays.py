@@ -1,7 +1,8 @@
-"""Small overlays of the pair view: the highlighted match and the click-to-query heat map.
+"""Small overlays of the pair view: the highlighted match, the click-to-query heat map and
+an epipolar line.
 
-Both hold a few pyqtgraph items (added to the view box by the view) and take view
-coordinates from the view's ``to_view``; neither knows where the photos are placed.
+Each holds a few pyqtgraph items (added to the view box by the view) and takes view
+coordinates from the view's ``to_view``; none knows where the photos are placed.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pyqtgraph as pg
 from PySide6 import QtCore
 
 from .picture import QUERY_COLOR
+
+EPIPOLAR_COLOR = "#ffd400"
 
 ToView = Callable[[int, tuple[float, float]], np.ndarray]  # PairView.to_view
 
@@ -34,8 +37,8 @@ class Highlight:
 
 
 class QueryOverlay:
-    """Descriptor similarity of one pixel of image 0 as a heat map over image 1, with "+"
-    marks at that pixel and at its best match."""
+    """Descriptor similarity of one pixel of one image as a heat map over the other image, with
+    "+" marks at that pixel and at its best match."""
 
     def __init__(self) -> None:
         self.heat_item = pg.ImageItem(axisOrder="row-major")
@@ -49,12 +52,13 @@ class QueryOverlay:
         self.marks = pg.ScatterPlotItem(size=20, symbol="+", pen=pg.mkPen(QUERY_COLOR, width=2.5), brush=None)
         self.marks.setZValue(32)
         self.items = (self.heat_item, self.marks)
+        self.side = 0  # the image the query pixel is in; the heat map covers the other one
         self.points: tuple[tuple[float, float], tuple[float, float]] | None = None  # query, best (original pixels)
 
-    def show(self, query: tuple[float, float], similarity: np.ndarray, best: tuple[float, float]) -> None:
-        """similarity: h1 x w1 at the network resolution (stretched over image 1 by ``place``)."""
-        self.points = (query, best)
-        # From the median up: half of image 1 is see-through whatever the model's range is.
+    def show(self, query: tuple[float, float], similarity: np.ndarray, best: tuple[float, float], side: int = 0) -> None:
+        """similarity: the other image at the network resolution (stretched over it by ``place``)."""
+        self.side, self.points = side, (query, best)
+        # From the median up: half of the image is see-through whatever the model's range is.
         lo, hi = float(np.median(similarity)), float(similarity.max())
         self.heat_item.setImage(similarity, autoLevels=False, levels=(lo, max(hi, lo + 1e-6)))
         self.heat_item.show()
@@ -66,12 +70,13 @@ class QueryOverlay:
     def marks_in_view(self, to_view: ToView) -> list[tuple[float, float]]:
         if self.points is None:
             return []
-        return [tuple(to_view(side, xy)) for side, xy in enumerate(self.points)]
+        return [tuple(to_view(self.side, self.points[0])), tuple(to_view(1 - self.side, self.points[1]))]
 
-    def place(self, image1: QtCore.QRectF | None, to_view: ToView) -> None:
-        """Stretch the heat map over image 1's area and put the marks where the points are."""
-        if image1 is not None:
-            self.heat_item.setRect(image1)
+    def place(self, rects: Callable[[int], QtCore.QRectF | None], to_view: ToView) -> None:
+        """Stretch the heat map over the other image's area and put the marks where the points are."""
+        target = rects(1 - self.side)
+        if target is not None:
+            self.heat_item.setRect(target)
         marks = self.marks_in_view(to_view)
         self.marks.setData([m[0] for m in marks], [m[1] for m in marks])
 
@@ -85,3 +90,24 @@ class QueryOverlay:
         copy.setOpacity(heat.opacity())
         copy.setRect(heat.mapRectToParent(heat.boundingRect()))
         return copy
+
+
+class EpipolarOverlay:
+    """The epipolar line of a clicked pixel in the other image (dashed), ends in view coordinates."""
+
+    def __init__(self) -> None:
+        self.line = pg.PlotDataItem(pen=pg.mkPen(EPIPOLAR_COLOR, width=2, style=QtCore.Qt.PenStyle.DashLine))
+        self.line.setZValue(33)
+        self.items = (self.line,)
+        self.side = 1  # the image the line is drawn in
+        self.ends: tuple[np.ndarray, np.ndarray] | None = None  # in that image's original pixels
+
+    def show(self, side: int, ends: tuple[np.ndarray, np.ndarray] | None) -> None:
+        self.side, self.ends = side, ends
+
+    def place(self, to_view: ToView) -> None:
+        if self.ends is None:
+            self.line.setData([], [])
+            return
+        a, b = (to_view(self.side, e) for e in self.ends)
+        self.line.setData([a[0], b[0]], [a[1], b[1]])

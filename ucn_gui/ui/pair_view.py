@@ -3,17 +3,18 @@
     view = PairView()
     view.set_image(0, rgb0); view.set_image(1, rgb1)
     view.set_matches(kp0, kp1, indices)       # original pixels; indices into the MatchSet
+    view.set_matches(kp0, kp1, indices, inliers)   # coloured by RANSAC's verdict instead of position
+    view.show_query(0, (x, y), similarity, best); view.show_epipolar(1, ends)
     image = view.render_picture()              # for "Save picture": full resolution, off screen
 
 Both images live in one view coordinate system (image 1 shifted by ``offset1``), so
 lines between them are plain segments and zoom/pan act on the pair; ``to_view`` is the
 one mapping from a photo's pixels to it. Drawing uses a fixed handful of items (photos,
-dots, lines, highlight, heat map), never one per match. Signals carry MatchSet indices
-or original-pixel coordinates, never view coords.
+dots, lines, highlight, heat map, epipolar line), never one per match. Signals carry
+MatchSet indices or original-pixel coordinates, never view coords. The mouse and drops
+are handled in ``pair_mouse``.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -21,19 +22,19 @@ from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (Py
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from . import picture
-from .colors import color_index
+from .colors import color_index, verdict_index
 from .items import DotsItem, LinesItem
-from .overlays import Highlight, QueryOverlay
+from .overlays import EpipolarOverlay, Highlight, QueryOverlay
+from .pair_mouse import PairMouse
 from .photo_layer import PhotoLayer
 
-HOVER_RADIUS_PX = 8  # how close (screen pixels) the cursor must be to pick a match
 
-
-class PairView(pg.GraphicsLayoutWidget):
+class PairView(PairMouse, pg.GraphicsLayoutWidget):
     files_dropped = QtCore.Signal(list, int)  # paths, side the drop landed on (0 or 1)
     hovered = QtCore.Signal(int)  # MatchSet index under the cursor, -1 for none
     match_clicked = QtCore.Signal(int)  # MatchSet index clicked (-1: clicked away from matches)
-    query_requested = QtCore.Signal(float, float)  # click on image 0, original pixels
+    query_requested = QtCore.Signal(int, float, float)  # a click on a photo: side, original pixels
+    query_cleared = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,17 +61,21 @@ class PairView(pg.GraphicsLayoutWidget):
         self.highlight_overlay = Highlight()
         self.query_overlay = QueryOverlay()
         self.heat_item = self.query_overlay.heat_item
+        self.epipolar_overlay = EpipolarOverlay()
         for item in (*self.image_items, self.lines_item, self.dots_item, *self.highlight_overlay.items,
-                     *self.query_overlay.items):
+                     *self.query_overlay.items, *self.epipolar_overlay.items):
             self.vb.addItem(item)
 
         # Drawn matches: original-pixel keypoints and their MatchSet indices.
         self._kp0 = np.zeros((0, 2), np.float32)
         self._kp1 = np.zeros((0, 2), np.float32)
         self._indices = np.zeros(0, np.int64)
+        self._inliers: np.ndarray | None = None  # per drawn match, when coloured by RANSAC's verdict
         self._highlight = -1  # MatchSet index
         self._selected = -1
 
+        self.fitted = True  # the photos fill the canvas; stays so on resizes until the user zooms or pans
+        self.vb.sigRangeChangedManually.connect(self._on_user_zoom)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
 
@@ -136,10 +141,14 @@ class PairView(pg.GraphicsLayoutWidget):
         bounds = self.scene_bounds()
         self.dots_item.set_bounds(bounds)
         self.lines_item.set_bounds(bounds)
-        self.query_overlay.place(self.photos[1].rect(), self.to_view)
+        self._place_overlays()
         self._redraw_matches()
         self._redraw_highlight()
         self.reset_zoom()
+
+    def _place_overlays(self) -> None:
+        self.query_overlay.place(lambda side: self.photos[side].rect(), self.to_view)
+        self.epipolar_overlay.place(self.to_view)
 
     def scene_bounds(self) -> QtCore.QRectF:
         """Union of both images in view coordinates."""
@@ -150,17 +159,29 @@ class PairView(pg.GraphicsLayoutWidget):
         return rect
 
     def reset_zoom(self) -> None:
+        """Fit both photos into the canvas (and keep them fitted when the canvas changes size)."""
+        self.fitted = True
         bounds = self.scene_bounds()
         if not bounds.isEmpty():
             self.vb.setRange(rect=bounds, padding=0.02)
 
+    def _on_user_zoom(self, *_args) -> None:
+        self.fitted = False
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if getattr(self, "fitted", False):  # pyqtgraph resizes once inside __init__, before our attributes
+            self.reset_zoom()
+
     # ------------------------------------------------------------------ matches
 
-    def set_matches(self, kp0: np.ndarray, kp1: np.ndarray, indices: np.ndarray) -> None:
-        """The matches to draw: N x 2 original pixels each, and their MatchSet indices."""
+    def set_matches(self, kp0: np.ndarray, kp1: np.ndarray, indices: np.ndarray, inliers: np.ndarray | None = None) -> None:
+        """The matches to draw: N x 2 original pixels each, and their MatchSet indices. With
+        ``inliers`` (N bool) they are coloured by RANSAC's verdict, else by position (jet)."""
         self._kp0 = np.asarray(kp0, np.float32).reshape(-1, 2)
         self._kp1 = np.asarray(kp1, np.float32).reshape(-1, 2)
         self._indices = np.asarray(indices, np.int64)
+        self._inliers = None if inliers is None else np.asarray(inliers, bool)
         self._redraw_matches()
         if self._highlight >= 0 and not np.any(self._indices == self._highlight):
             self._highlight = -1
@@ -180,7 +201,7 @@ class PairView(pg.GraphicsLayoutWidget):
             self.lines_item.set_segments(empty, empty, np.zeros(0, np.uint8))
             return
         v0, v1 = self._view_points()
-        cidx = color_index(self._kp0, *size0)
+        cidx = color_index(self._kp0, *size0) if self._inliers is None else verdict_index(self._inliers)
         self.dots_item.set_points(np.concatenate([v0, v1]), np.concatenate([cidx, cidx]))
         if self.lines_visible:
             self.lines_item.set_segments(v0, v1, cidx)
@@ -199,6 +220,11 @@ class PairView(pg.GraphicsLayoutWidget):
         self._selected = index
         self.highlight(index)
 
+    @property
+    def selected(self) -> int:
+        """MatchSet index of the clicked match, -1 for none."""
+        return self._selected
+
     def _redraw_highlight(self) -> None:
         hits = np.flatnonzero(self._indices == self._highlight)
         if self._highlight < 0 or len(hits) == 0:
@@ -207,98 +233,31 @@ class PairView(pg.GraphicsLayoutWidget):
         i = hits[0]
         self.highlight_overlay.show((self.to_view(0, self._kp0[i]), self.to_view(1, self._kp1[i])))
 
-    def pick(self, view_xy: tuple[float, float]) -> int:
-        """MatchSet index of the drawn match nearest to a view point, -1 if none is close."""
-        if len(self._indices) == 0:
-            return -1
-        px = self.vb.viewPixelSize()
-        radius = HOVER_RADIUS_PX * max(px[0], px[1])
-        best, best_d = -1, radius
-        for pts in self._view_points():
-            d = np.hypot(pts[:, 0] - view_xy[0], pts[:, 1] - view_xy[1])
-            i = int(np.argmin(d))
-            if d[i] <= best_d:
-                best, best_d = int(self._indices[i]), float(d[i])
-        return best
-
-    def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
-        if not self.vb.sceneBoundingRect().contains(scene_pos):
-            return
-        p = self.vb.mapSceneToView(scene_pos)
-        index = self.pick((p.x(), p.y()))
-        if index < 0:
-            index = self._selected
-        if index != self._highlight:
-            self.highlight(index)
-            self.hovered.emit(index)
-
-    def _on_mouse_clicked(self, event) -> None:
-        if event.button() != QtCore.Qt.MouseButton.LeftButton:
-            return
-        p = self.vb.mapSceneToView(event.scenePos())
-        self.click_at_view(p.x(), p.y())
-
-    def click_at_view(self, vx: float, vy: float) -> None:
-        """What a left click does: select the nearest match; on image 0 also query the pixel."""
-        index = self.pick((vx, vy))
-        self.select(index)
-        self.match_clicked.emit(index)
-        size0 = self.image_size(0)
-        if size0 is not None and 0 <= vx < size0[0] and 0 <= vy < size0[1]:
-            self.query_requested.emit(vx - 0.5, vy - 0.5)  # back to image 0's pixels (to_view's inverse)
-
-    def click_at_image0(self, x: float, y: float) -> None:
-        """Same as a click on pixel (x, y) of image 0 (original pixels)."""
-        self.click_at_view(*self.to_view(0, (x, y)))
-
     # ------------------------------------------------------------------ click-to-query
 
-    def show_query(self, x0: float, y0: float, similarity: np.ndarray, best: tuple[float, float]) -> None:
-        """Heat map of descriptor similarity over image 1 (h1 x w1 at the network resolution,
-        stretched over the photo) and markers at the query and its best match."""
-        self.query_overlay.show((x0, y0), similarity, best)
-        self.query_overlay.place(self.photos[1].rect(), self.to_view)
+    def show_query(self, x: float, y: float, similarity: np.ndarray, best: tuple[float, float], side: int = 0) -> None:
+        """Heat map of descriptor similarity over the other image (at the network resolution,
+        stretched over the photo) and markers at the query pixel of image ``side`` and its best match."""
+        self.query_overlay.show((x, y), similarity, best, side)
+        self._place_overlays()
+
+    def show_epipolar(self, side: int, ends: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """An epipolar line across image ``side`` (its two ends in that image's pixels; None: none)."""
+        self.epipolar_overlay.show(side, ends)
+        self._place_overlays()
 
     def clear_query(self) -> None:
         self.query_overlay.clear()
-        self.query_overlay.place(None, self.to_view)
+        self.epipolar_overlay.show(1, None)
+        self._place_overlays()
+        self.query_cleared.emit()
 
     def has_query(self) -> bool:
         return self.query_overlay.points is not None
 
     def query_points(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
-        """The shown query: its pixel of image 0 and the best match in image 1 (original pixels)."""
+        """The shown query: its pixel and the best match in the other image (original pixels)."""
         return self.query_overlay.points
-
-    # ------------------------------------------------------------------ drag and drop
-
-    def side_at(self, pos: QtCore.QPointF | QtCore.QPoint) -> int:
-        """Which image a widget position belongs to: the half it falls in (after layout)."""
-        view = self.vb.mapSceneToView(self.mapToScene(QtCore.QPoint(int(pos.x()), int(pos.y()))))
-        r0, r1 = self.photos[0].rect(), self.photos[1].rect()
-        if r0 is not None and r1 is not None:
-            # Nearest image centre decides, so the gap and margins still pick a side.
-            d0, d1 = (np.hypot(view.x() - r.center().x(), view.y() - r.center().y()) for r in (r0, r1))
-            return int(d1 < d0)
-        if self.stacked:
-            return int(pos.y() > self.height() / 2)
-        return int(pos.x() > self.width() / 2)
-
-    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    dragMoveEvent = dragEnterEvent  # noqa: N815 (Qt API) - the same test while the drag moves
-
-    def dropEvent(self, event: QtGui.QDropEvent) -> None:  # noqa: N802 (Qt API)
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if not paths:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.files_dropped.emit(paths, self.side_at(event.position()))
 
     # ------------------------------------------------------------------ picture
 
@@ -309,5 +268,8 @@ class PairView(pg.GraphicsLayoutWidget):
         radius = picture.dot_radius(bounds)
         copies = [layer.copy_for_export() for layer in self.photos] + [self.query_overlay.copy_for_export()]
         copies += [self.lines_item.copy_for_export(), self.dots_item.copy_for_export(radius)]
+        line = self.epipolar_overlay.line
+        if line.xData is not None and len(line.xData):
+            copies.append(pg.PlotDataItem(line.xData, line.yData, pen=pg.mkPen(line.opts["pen"].color(), width=max(2, radius))))
         marks = self.query_overlay.marks_in_view(self.to_view)
         return picture.render(bounds, [c for c in copies if c is not None], marks, radius)

@@ -22,8 +22,13 @@ from .compute_panel import ComputePanel
 from .filter_panel import FilterPanel
 
 MAX_RECENT = 8
-VIEW_TOGGLES = {"show_lines": False, "stacked": False, "grayscale": True}  # key -> default
+VIEW_TOGGLES = {"show_lines": False, "stacked": False, "grayscale": True, "reopen_last_pair": True,
+                "linked_zoom": True}  # key -> default
+# A network side above this takes minutes per run on a CPU: it is kept for the next launch
+# only when the user says so (a run of several minutes at every launch is a trap).
+EXTREME_MAX_SIDE = 2048
 DEFAULT_SIZE = (1500, 900)
+DOCK_WIDTH = 340  # the settings dock's width at a first launch
 
 
 class Preferences:
@@ -85,20 +90,31 @@ class Preferences:
         if not (isinstance(geometry, (QtCore.QByteArray, bytes)) and window.restoreGeometry(geometry)):
             window.resize(*DEFAULT_SIZE)
         state = s.value("window_state")
-        if isinstance(state, (QtCore.QByteArray, bytes)):
-            window.restoreState(state)
+        if not (isinstance(state, (QtCore.QByteArray, bytes)) and window.restoreState(state)):
+            # A first launch: the settings take a third of the window at most, the photos the rest.
+            dock = window.findChild(QtWidgets.QDockWidget)
+            width = max(DOCK_WIDTH, window.width() // 4)
+            QtCore.QTimer.singleShot(0, lambda: window.resizeDocks([dock], [width], QtCore.Qt.Orientation.Horizontal))
         filters.set_settings(self._json("filters", FilterSettings))
         filters.max_drawn_box.setValue(s.value("max_drawn", filters.max_drawn(), type=int))
         default = ComputeSettings()
         compute.set_settings(ComputeSettings(s.value("device", default.device, type=str),
                                              s.value("max_side", default.max_side, type=int),
                                              s.value("precision", default.precision, type=str),
-                                             self._json("match_options", MatchOptions)))
+                                             self._json("match_options", MatchOptions),
+                                             s.value("matcher", default.matcher, type=str),
+                                             s.value("compare", "", type=str) or None))
         for key, action in toggles.items():
             action.setChecked(s.value(key, VIEW_TOGGLES[key], type=bool))
 
+    def last_pair(self) -> list[str] | None:
+        """The most recent pair when both files still exist (for reopening at launch)."""
+        pairs = self.recent_pairs()
+        return pairs[0] if pairs and all(Path(p).is_file() for p in pairs[0]) else None
+
     def save(self, window: QtWidgets.QMainWindow, filters: FilterPanel, compute: ComputePanel,
-             toggles: Mapping[str, QtGui.QAction]) -> None:
+             toggles: Mapping[str, QtGui.QAction], keep_max_side: bool = True) -> None:
+        """Everything shown; an extreme max side only with ``keep_max_side`` (the user confirmed it)."""
         s = self.settings
         s.setValue("geometry", window.saveGeometry())
         s.setValue("window_state", window.saveState())
@@ -108,7 +124,10 @@ class Preferences:
         s.setValue("match_options", json.dumps(asdict(chosen.options)))
         s.setValue("device", chosen.device)
         s.setValue("precision", chosen.precision)
-        s.setValue("max_side", chosen.max_side)
+        s.setValue("matcher", chosen.matcher)
+        s.setValue("compare", chosen.compare or "")
+        if keep_max_side or (chosen.max_side or 0) <= EXTREME_MAX_SIDE:
+            s.setValue("max_side", chosen.max_side)
         for key, action in toggles.items():
             s.setValue(key, action.isChecked())
         s.sync()

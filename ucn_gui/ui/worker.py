@@ -3,7 +3,7 @@
     runner = MatchRunner()
     runner.finished.connect(on_result)          # MatchResult, only for the latest request
     runner.submit(MatchRequest(model, photo0, photo1, ComputeSettings(max_side=640)))
-    runner.shutdown()                           # on close: cancel, quit, wait
+    runner.shutdown()                           # on close: cancel, stop, never wait long
 
 A :class:`MatchWorker` lives on its own QThread and runs one request at a time,
 through a core ``Matcher`` that keeps the model's features of the last pair warm.
@@ -29,18 +29,26 @@ from PySide6 import QtCore
 from ucn_gui.core.checkpoint import LoadedModel
 from ucn_gui.core.devices import DeviceNameError, choose_device
 from ucn_gui.core.image import Photo
-from ucn_gui.core.matcher import Matcher, MatchRun
+from ucn_gui.core.matcher import Matcher, MatchRun, reference_matches
 from ucn_gui.core.matching import Cancelled, MatchSet, PairFeatures
+from ucn_gui.core.nn import check_cancel
 from ucn_gui.core.precision import PRECISIONS, choose_precision
 from ucn_gui.core.settings import ComputeSettings
+
+from . import background
 
 
 WORKER_NICE = 10  # the worker's niceness relative to the GUI thread
 
 
+def needs_model(compute: ComputeSettings) -> bool:
+    """Whether a run with these settings uses the UCN model (as matcher A or B)."""
+    return "UCN" in (compute.matcher, compute.compare)
+
+
 @dataclass(frozen=True)
 class MatchRequest:
-    model: LoadedModel
+    model: LoadedModel | None  # None when neither matcher is UCN
     image0: Photo  # as opened for display; the Matcher makes the network's copies
     image1: Photo
     compute: ComputeSettings = field(default_factory=ComputeSettings)
@@ -50,12 +58,14 @@ class MatchRequest:
 @dataclass
 class MatchResult:
     request_id: int
-    pair: PairFeatures
+    pair: PairFeatures | None  # the dense features (click-to-query); None for a sparse matcher
     matches: MatchSet
     device: str  # where it actually ran
     seconds: float
     reused_features: bool
     precision: str = "fp32"  # what the network ran in
+    matcher: str = "UCN"  # or SIFT, ORB, AKAZE, XFeat (core.reference_matchers)
+    compare: MatchResult | None = None  # the second matcher's result on the same pair, when one was chosen
 
 
 def _is_cuda_oom(exc: BaseException) -> bool:
@@ -112,26 +122,11 @@ class MatchWorker(QtCore.QObject):
         if stop.is_set():  # superseded while queued
             self.cancelled.emit(rid)
             return
-        start = time.perf_counter()
+        compute = request.compute
         try:
-            try:
-                chosen, why = choose_device(request.compute.device)
-            except DeviceNameError:  # e.g. a hand-edited setting: never a reason not to run
-                chosen, why = choose_device("auto")
-            device = str(chosen)
-            if why:
-                self.notice.emit(rid, why)
-            try:
-                run = self._run_on(request, device, stop)
-            except Exception as exc:  # noqa: BLE001 - only CUDA OOM is retried, the rest re-raised
-                if not (device.startswith("cuda") and _is_cuda_oom(exc)):
-                    raise
-                if self._matcher is not None:
-                    self._matcher.forget()
-                torch.cuda.empty_cache()
-                self.notice.emit(rid, "The GPU ran out of memory; this pair was matched on the CPU instead.")
-                device = "cpu"
-                run = self._run_on(request, device, stop)
+            result = self._run_matcher(request, compute.matcher, stop)
+            if compute.compare and compute.compare != compute.matcher:  # the second pane's matcher
+                result.compare = self._run_matcher(request, compute.compare, stop)
         except Cancelled:
             self.cancelled.emit(rid)
             return
@@ -139,8 +134,36 @@ class MatchWorker(QtCore.QObject):
             traceback.print_exc()
             self.failed.emit(rid, f"{type(exc).__name__}: {exc}")
             return
-        seconds = time.perf_counter() - start
-        self.finished.emit(MatchResult(rid, run.pair, run.matches, device, seconds, run.reused, run.pair.precision))
+        self.finished.emit(result)
+
+    def _run_matcher(self, request: MatchRequest, matcher: str, stop: threading.Event) -> MatchResult:
+        rid = request.request_id
+        start = time.perf_counter()
+        if matcher != "UCN":  # a sparse reference matcher: detection and matching in OpenCV (or XFeat)
+            check_cancel(stop.is_set, matcher)
+            self.progress.emit(rid, f"{matcher} keypoints and matching", 0.5)
+            matches = reference_matches(matcher, request.image0, request.image1, request.compute.max_side)
+            check_cancel(stop.is_set, matcher)
+            return MatchResult(rid, None, matches, "cpu", time.perf_counter() - start, False, "fp32", matcher)
+        try:
+            chosen, why = choose_device(request.compute.device)
+        except DeviceNameError:  # e.g. a hand-edited setting: never a reason not to run
+            chosen, why = choose_device("auto")
+        device = str(chosen)
+        if why:
+            self.notice.emit(rid, why)
+        try:
+            run = self._run_on(request, device, stop)
+        except Exception as exc:  # noqa: BLE001 - only CUDA OOM is retried, the rest re-raised
+            if not (device.startswith("cuda") and _is_cuda_oom(exc)):
+                raise
+            if self._matcher is not None:
+                self._matcher.forget()
+            torch.cuda.empty_cache()
+            self.notice.emit(rid, "The GPU ran out of memory; this pair was matched on the CPU instead.")
+            device = "cpu"
+            run = self._run_on(request, device, stop)
+        return MatchResult(rid, run.pair, run.matches, device, time.perf_counter() - start, run.reused, run.pair.precision)
 
     def _run_on(self, request: MatchRequest, device: str, stop: threading.Event) -> MatchRun:
         progress = lambda stage, fraction: self.progress.emit(request.request_id, stage, fraction)  # noqa: E731
@@ -149,6 +172,8 @@ class MatchWorker(QtCore.QObject):
         precision, why = choose_precision(requested, device)
         if why:
             self.notice.emit(request.request_id, why)
+        if request.model is None:
+            raise RuntimeError("UCN needs a model: choose a weights file first")
         if self._matcher is None or self._matcher.model is not request.model.model:
             self._matcher = Matcher(request.model.model)
         return self._matcher.match(request.image0, request.image1, compute.max_side, compute.options, device, precision,
@@ -219,14 +244,16 @@ class MatchRunner(QtCore.QObject):
             self._set_busy(False)
             self.cancelled.emit()
 
-    def shutdown(self, timeout_ms: int = 2000) -> bool:
-        """Cancel, let the thread finish its current stage, and stop it. True when it stopped in time."""
+    def shutdown(self, timeout_ms: int = 300) -> bool:
+        """Cancel and stop the thread; True when it stopped within ``timeout_ms``. Otherwise it is
+        inside a step that cannot be interrupted (one network layer of a huge image), which it
+        finishes on its own: it only computes in memory, so it is left to end in the background."""
         self._stop.set()
         self._latest = -1
         self._thread.quit()
         done = self._thread.wait(timeout_ms)
-        if not done:  # a long stage (a huge image's forward pass) is still running: wait it out
-            done = self._thread.wait(30000)
+        if not done:
+            background.adopt(self._thread, self._worker)
         self._set_busy(False)
         return done
 
