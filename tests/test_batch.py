@@ -139,7 +139,7 @@ def test_batch_matches_as_the_two_image_command_does(images, tmp_path, tiny_mode
     assert cli.main([str(images / "a.jpg"), str(images / "sub/c.jpg"), "-o", str(single), "--weights", str(tiny_model_file),
                      "--max-size", "96", "--max-keypoints", "60", "--reciprocity", "-1", "--stability", "-1", "-q"]) == 0
     one, two = load_matches(single), load_matches(result_path(out, "a.jpg", "sub/c.jpg"))
-    for col in ("keypoints0", "keypoints1", "reciprocity_error", "mask"):
+    for col in ("keypoints0", "keypoints1", "reciprocity_error_network_px", "mask"):
         assert np.array_equal(one[col], two[col]), col
     r = load_result(out, ("a.jpg", "sub/c.jpg"))
     assert r.size0 == (744, 496) and r.kept.all() and 30 < len(r.keypoints0) <= 60
