@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="autocast for the network (loss terms stay fp32); auto: bf16 where the hardware runs it "
                         "natively (CPU with avx512_bf16/AMX, CUDA with bf16), else fp32")
-    g.add_argument("--channels_last", type=str2bool, default=None, help="channels-last memory format (default: on with bf16/fp16)")
+    g.add_argument("--channels_last", type=str2bool, default=None, help="channels-last memory format (default: on with bf16/fp16 on CUDA; off on the CPU, where it slows the backward pass)")
     g.add_argument("--weights", default=None, help="start from any model file the app can load")
     g.add_argument("--resume", default=None, help="a training checkpoint (or its folder) to continue")
 
