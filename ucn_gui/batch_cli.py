@@ -92,7 +92,6 @@ def run_batch(args: argparse.Namespace) -> int:
     from .core.colmap_export import MissingExtra, import_pycolmap
     from .core.devices import choose_device
     from .core.files import OutputPathError, check_output_paths
-    from .core.filters import FilterSettings, default_filters
     from .core.hloc_export import import_h5py
     from .core.matching import MatchOptions
     from .core.pairs import PairsError, is_generator, pairs_from_spec
@@ -138,17 +137,9 @@ def run_batch(args: argparse.Namespace) -> int:
     except (ModelNotFound, DownloadError, CheckpointError, RuntimeError, OSError, ValueError) as exc:
         return _fail(str(exc))
     try:
-        card = default_filters(loaded.card)
+        filters = cli_common.filters_from_args(args, loaded.card)
     except ValueError as exc:
         return _fail(f"model card of {weights}: default_filters: {exc}")
-
-    def given(value: float | None, fallback: float | None) -> float | None:
-        return fallback if value is None else (value if value >= 0 else None)
-
-    filters = FilterSettings(
-        reciprocity=given(args.reciprocity, card.reciprocity), stability=given(args.stability, card.stability),
-        max_ratio=given(args.max_ratio, card.max_ratio), max_distance=card.max_distance,
-        ransac=args.ransac, ransac_threshold=args.ransac_threshold)
     options = MatchOptions(keypoints=args.keypoints, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
                            stability=args.stability_mode, seed=args.seed)
     # What the matches depend on: a later run into the same folder must agree (see core.batch).

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import package_version
 from .core.devices import ACCEPTED, DeviceNameError, check_device_name
 from .core.threads import configure_threads
-from .cli_common import _int_at_least, _Parser, _download_bar, _weights_inputs
+from .cli_common import _download_bar, _int_at_least, _Parser, _weights_inputs, filters_from_args
 
 
 # The smallest --max-size: the network halves the image three times on the way down, and
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.drawing import PICTURE_FORMATS, draw_matches, save_picture
     from .core.files import OutputPathError, check_output_paths
     from .core.match_files import MATCH_FORMATS, save_matches
-    from .core.filters import FilterSettings, apply_filters, default_filters
+    from .core.filters import apply_filters
     from .core.image import DISPLAY_SIDE, ImageLoadError, check_min_size, load_image
     from .core.keypoints import QueryPointsError, check_query_points, read_points_file
     from .core.matching import MatchOptions, PairFeatures, match
@@ -184,19 +184,9 @@ def main(argv: list[str] | None = None) -> int:
                            stability=args.stability_mode, seed=args.seed)
     # Thresholds the user did not give come from the model's card: they were chosen on its validation pairs.
     try:
-        card = default_filters(loaded.card)
+        filters = filters_from_args(args, loaded.card)
     except ValueError as exc:
         return _fail(f"model card of {weights}: default_filters: {exc}")
-
-    def given(value: float | None, fallback: float | None) -> float | None:
-        return fallback if value is None else (value if value >= 0 else None)
-
-    filters = FilterSettings(
-        reciprocity=given(args.reciprocity, card.reciprocity),
-        stability=given(args.stability, card.stability),
-        max_ratio=given(args.max_ratio, card.max_ratio), max_distance=card.max_distance,
-        ransac=args.ransac, ransac_threshold=args.ransac_threshold,
-    )
     t = time.perf_counter()
     try:
         pair = PairFeatures.compute(loaded.model, img0, img1, device, precision=precision)

@@ -4,6 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .core.filters import FilterSettings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,3 +58,20 @@ def _weights_inputs(weights: str | None) -> dict[str, Path]:
         entry = find(weights)
         path = entry.path if entry is not None else None
     return {} if path is None else {"--weights": path, "the model card": card_path(path)}
+
+
+def filters_from_args(args: argparse.Namespace, card: dict) -> FilterSettings:
+    """The thresholds of a run: the user's options, else the model card's (chosen on its validation
+    pairs); a negative option value switches that test off. ValueError for a malformed card."""
+    from .core.filters import FilterSettings, default_filters
+
+    defaults = default_filters(card)
+
+    def given(value: float | None, fallback: float | None) -> float | None:
+        return fallback if value is None else (value if value >= 0 else None)
+
+    return FilterSettings(
+        reciprocity=given(args.reciprocity, defaults.reciprocity), stability=given(args.stability, defaults.stability),
+        max_ratio=given(args.max_ratio, defaults.max_ratio), max_distance=defaults.max_distance,
+        ransac=args.ransac, ransac_threshold=args.ransac_threshold,
+    )
