@@ -90,13 +90,11 @@ def run_batch(args: argparse.Namespace) -> int:
     from .core.batch import BatchConfig, BatchRunner, BatchSettingsError, check_manifest, file_sha256
     from .core.checkpoint import CheckpointError, ModelOutputError, load_model
     from .core.colmap_export import MissingExtra, import_pycolmap
-    from .core.devices import choose_device
     from .core.files import OutputPathError, check_output_paths
     from .core.hloc_export import import_h5py
     from .core.matching import MatchOptions
     from .core.pairs import PairsError, is_generator, pairs_from_spec
-    from .core.precision import choose_precision
-    from .core.zoo import DownloadError, ModelNotFound, default_model_path, resolve
+    from .core.zoo import DownloadError, ModelNotFound
 
     # Everything the user can get wrong is checked before any work starts.
     mistake = _check_arguments(args)
@@ -124,17 +122,9 @@ def run_batch(args: argparse.Namespace) -> int:
     except PairsError as exc:
         return _fail(str(exc))
     try:
-        weights = resolve(args.weights, download_if_missing=True, progress=cli_common._download_bar()) if args.weights else default_model_path()
-        if weights is None:
-            return _fail("no bundled default model; pass --weights FILE")
-        device, notice = choose_device(args.device)
-        if notice:
-            print(f"ucn-match: {notice}", file=sys.stderr)
-        precision, notice = choose_precision(args.precision, device)
-        if notice:
-            print(f"ucn-match: {notice}", file=sys.stderr)
+        weights, device, precision = cli_common.resolve_run(args)
         loaded = load_model(weights, device)
-    except (ModelNotFound, DownloadError, CheckpointError, RuntimeError, OSError, ValueError) as exc:
+    except (ModelNotFound, DownloadError, CheckpointError, RuntimeError, OSError, ValueError, cli_common.NoDefaultModel) as exc:
         return _fail(str(exc))
     try:
         filters = cli_common.filters_from_args(args, loaded.card)

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import package_version
 from .core.devices import ACCEPTED, DeviceNameError, check_device_name
 from .core.threads import configure_threads
-from .cli_common import _download_bar, _int_at_least, _Parser, _weights_inputs, filters_from_args
+from .cli_common import NoDefaultModel, _int_at_least, _Parser, _weights_inputs, filters_from_args, resolve_run
 
 
 # The smallest --max-size: the network halves the image three times on the way down, and
@@ -110,9 +110,7 @@ def _fail(msg: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     configure_threads()  # before the imports below load torch
-    from .core import resources
     from .core.checkpoint import CheckpointError, ModelOutputError, load_model
-    from .core.devices import choose_device
     from .core.drawing import PICTURE_FORMATS, draw_matches, save_picture
     from .core.files import OutputPathError, check_output_paths
     from .core.match_files import MATCH_FORMATS, save_matches
@@ -120,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.image import DISPLAY_SIDE, ImageLoadError, check_min_size, load_image
     from .core.keypoints import QueryPointsError, check_query_points, read_points_file
     from .core.matching import MatchOptions, PairFeatures, match
-    from .core.precision import choose_precision
-    from .core.zoo import DownloadError, ModelNotFound, default_model_path, resolve
+    from .core.zoo import DownloadError, ModelNotFound
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -143,15 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.viz is not None and args.viz.suffix.lower() not in PICTURE_FORMATS:
         return _fail(f"--viz {args.viz}: a picture must end in {', '.join(PICTURE_FORMATS)}")
     try:
-        weights = resolve(args.weights, download_if_missing=True, progress=_download_bar()) if args.weights else default_model_path()
-        if weights is None:
-            return _fail(f"no bundled default model in {resources.models_dir()}; pass --weights FILE")
-        device, notice = choose_device(args.device)
-        if notice:
-            print(f"ucn-match: {notice}", file=sys.stderr)
-        precision, notice = choose_precision(args.precision, device)
-        if notice:
-            print(f"ucn-match: {notice}", file=sys.stderr)
+        weights, device, precision = resolve_run(args)
         t0 = time.perf_counter()
         loaded = load_model(weights, device)
         t_model = time.perf_counter() - t0
@@ -163,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         for given, img in ((args.image0, img0), (args.image1, img1)):
             check_min_size(given, img.original_size)
         t_decode = time.perf_counter() - t
-    except (ModelNotFound, DownloadError, CheckpointError, ImageLoadError, RuntimeError) as exc:
+    except (ModelNotFound, DownloadError, CheckpointError, ImageLoadError, RuntimeError, NoDefaultModel) as exc:
         return _fail(str(exc))
     except (OSError, ValueError) as exc:
         return _fail(str(exc))

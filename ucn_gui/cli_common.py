@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .core.filters import FilterSettings
@@ -42,6 +42,31 @@ def _download_bar():
         bar["bar"].update(done - bar["bar"].n)
 
     return update
+
+
+class NoDefaultModel(Exception):
+    """No --weights given and no bundled model installed."""
+
+
+def resolve_run(args: argparse.Namespace) -> tuple[Path, Any, str]:
+    """(weights file, torch device, precision) for --weights, --device and --precision; a
+    fallback (no CUDA, no native bf16) is said on stderr. Downloads a zoo model on first use;
+    raises the zoo's errors, or NoDefaultModel."""
+    from .core import resources
+    from .core.devices import choose_device
+    from .core.precision import choose_precision
+    from .core.zoo import default_model_path, resolve
+
+    weights = resolve(args.weights, download_if_missing=True, progress=_download_bar()) if args.weights else default_model_path()
+    if weights is None:
+        raise NoDefaultModel(f"no bundled default model in {resources.models_dir()}; pass --weights FILE")
+    device, notice = choose_device(args.device)
+    if notice:
+        print(f"ucn-match: {notice}", file=sys.stderr)
+    precision, notice = choose_precision(args.precision, device)
+    if notice:
+        print(f"ucn-match: {notice}", file=sys.stderr)
+    return Path(weights), device, precision
 
 
 def _weights_inputs(weights: str | None) -> dict[str, Path]:
