@@ -36,15 +36,10 @@ import cv2
 import numpy as np
 
 from ucn_gui.core.files import atomic_write
-from ucn_gui.core.image import ImageLoadError, read_rgb, shrink_to_max_side
+from ucn_gui.core.image import ImageLoadError, read_rgb, scale_pixels, shrink_to_max_side
 
 from .datasets.homography import list_images
 from .datasets.posed import FUNDAMENTALS_FILE
-
-
-def _to_stored(xy: np.ndarray, r: float) -> np.ndarray:
-    """Pixel coordinates of the SIFT image -> the stored image, scaled by r (pixel centres aligned)."""
-    return (xy + 0.5) * r - 0.5
 
 
 def estimate_pair(
@@ -91,7 +86,7 @@ def estimate_folder(folder: Path, out_root: Path, args: argparse.Namespace) -> t
         cv2.imwrite(str(scene / "images" / name), cv2.cvtColor(stored, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, args.quality])
         kps, desc = sift.detectAndCompute(cv2.cvtColor(fine, cv2.COLOR_RGB2GRAY), None)
         xy = cv2.KeyPoint_convert(kps).reshape(-1, 2) if kps else np.zeros((0, 2), np.float32)
-        feats[name] = (_to_stored(xy.astype(np.float64), stored.shape[1] / fine.shape[1]),
+        feats[name] = (scale_pixels(xy, stored.shape[1] / fine.shape[1]).astype(np.float64),
                        desc if desc is not None else np.zeros((0, 128), np.float32))
         sizes[name] = (stored.shape[1], stored.shape[0])
     pairs, tried, reasons = [], 0, {}

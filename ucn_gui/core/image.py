@@ -94,11 +94,7 @@ class LoadedImage:
 
     def to_original(self, xy: np.ndarray) -> np.ndarray:
         """N x 2 (x, y) in network pixels -> original pixels."""
-        sx, sy = self.scale
-        out = np.asarray(xy, dtype=np.float32).copy()
-        out[:, 0] = (out[:, 0] + 0.5) * sx - 0.5
-        out[:, 1] = (out[:, 1] + 0.5) * sy - 0.5
-        return out
+        return scale_pixels(xy, *self.scale)
 
     def to_network(self, xy: np.ndarray) -> np.ndarray:
         """N x 2 (x, y) in original pixels -> network pixels (float)."""
@@ -148,6 +144,15 @@ def check_min_size(path: str | os.PathLike, size: tuple[int, int]) -> None:
     w, h = size
     if min(w, h) < MIN_SIDE:
         raise ImageLoadError(f"{path}: {w}x{h} px is too small to match (each side needs at least {MIN_SIDE} px)")
+
+
+def scale_pixels(xy: np.ndarray, sx: float, sy: float | None = None) -> np.ndarray:
+    """N x 2 (x, y) pixel coordinates of an image -> those of the image resized by (sx, sy),
+    pixel centres kept aligned (a centre at x maps to (x + 0.5) * s - 0.5). float32, a new array."""
+    out = np.asarray(xy, dtype=np.float32).reshape(-1, 2).copy()
+    out[:, 0] = (out[:, 0] + 0.5) * sx - 0.5
+    out[:, 1] = (out[:, 1] + 0.5) * (sx if sy is None else sy) - 0.5
+    return out
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:

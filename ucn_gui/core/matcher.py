@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .image import Photo
+from .image import Photo, scale_pixels
 from .matching import MatchSet, PairFeatures, ProgressFn, match
 from .reference_matchers import match_reference
 from .settings import MatchOptions
@@ -89,7 +89,4 @@ def reference_matches(method: str, photo0: Photo, photo1: Photo, max_side: int |
 
 def _array_to_original(xy: np.ndarray, photo: Photo) -> np.ndarray:
     sx, sy = (o / a for o, a in zip(photo.original_size, (photo.rgb.shape[1], photo.rgb.shape[0])))
-    out = np.asarray(xy, np.float32).reshape(-1, 2).copy()
-    out[:, 0] = (out[:, 0] + 0.5) * sx - 0.5
-    out[:, 1] = (out[:, 1] + 0.5) * sy - 0.5
-    return out
+    return scale_pixels(xy, sx, sy)

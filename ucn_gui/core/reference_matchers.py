@@ -16,7 +16,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .image import shrink_to_max_side
+from .image import scale_pixels, shrink_to_max_side
 
 CLASSICAL_METHODS = ("SIFT", "ORB", "AKAZE")
 XFEAT = "XFeat"
@@ -48,8 +48,7 @@ def _detect(det: cv2.Feature2D, rgb: np.ndarray, max_side: int | None) -> tuple[
     small = shrink_to_max_side(rgb, max_side)
     kps, desc = det.detectAndCompute(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), None)
     xy = cv2.KeyPoint_convert(kps).reshape(-1, 2).astype(np.float32) if kps else np.zeros((0, 2), np.float32)
-    s = rgb.shape[1] / small.shape[1]
-    return (xy + 0.5) * s - 0.5, desc  # pixel centres stay aligned
+    return scale_pixels(xy, rgb.shape[1] / small.shape[1]), desc
 
 
 def match_classical(
@@ -103,5 +102,4 @@ def match_reference(method: str, rgb0: np.ndarray, rgb1: np.ndarray, max_side: i
 def _xfeat_on_shrunk(rgb0: np.ndarray, rgb1: np.ndarray, max_side: int | None) -> tuple[np.ndarray, np.ndarray]:
     s0, s1 = shrink_to_max_side(rgb0, max_side), shrink_to_max_side(rgb1, max_side)
     p0, p1 = match_xfeat(s0, s1)
-    f0, f1 = rgb0.shape[1] / s0.shape[1], rgb1.shape[1] / s1.shape[1]
-    return (p0 + 0.5) * f0 - 0.5, (p1 + 0.5) * f1 - 0.5
+    return scale_pixels(p0, rgb0.shape[1] / s0.shape[1]), scale_pixels(p1, rgb1.shape[1] / s1.shape[1])
