@@ -29,7 +29,7 @@ few milliseconds of being asked to.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -137,15 +137,9 @@ def _sub_block_maxima(
     into the table. Small sub-blocks keep the exact second pass cheap.
     """
     num_q, num_db = queries.shape[0], database.shape[0]
-    q_t = queries.t()
     maxima = torch.empty((-(-num_db // sub_block), num_q), dtype=queries.dtype, device=queries.device)
-    buf = torch.empty((min(db_block, num_db), num_q), dtype=queries.dtype, device=queries.device)
-    for b, d0 in enumerate(range(0, num_db, db_block)):
-        if b % CANCEL_EVERY == 0:
-            check_cancel(cancel, "search")
-        n = min(db_block, num_db - d0)
-        s = buf[:n]
-        torch.mm(database[d0 : d0 + n], q_t, out=s)  # n x Q; a max over rows vectorises well
+    for _, d0, s in _product_blocks(queries, database, db_block, cancel):  # s: n x Q; a max over rows vectorises well
+        n = s.shape[0]
         full, r = n // sub_block, d0 // sub_block
         if full:
             torch.amax(s[: full * sub_block].view(full, sub_block, num_q), dim=1, out=maxima[r : r + full])
@@ -196,17 +190,30 @@ def _bf16_block_maxima(
     exact maximum; an all-negative block gets some negative value (never used, see below).
     """
     num_q, num_db = queries.shape[0], coarse.shape[0]
-    q_t = queries.t()
     table = torch.empty((-(-num_db // db_block), num_q), dtype=torch.int16, device=queries.device)
-    buf = torch.empty((min(db_block, num_db), num_q), dtype=coarse.dtype, device=queries.device)
+    for b, _, s in _product_blocks(queries, coarse, db_block, cancel):
+        torch.amax(s.view(torch.int16), dim=0, out=table[b])
+    return table
+
+
+def _product_blocks(
+    queries: torch.Tensor, database: torch.Tensor, db_block: int, cancel: Callable[[], bool] | None
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """(block number, first row, scores n x Q) for consecutive ``db_block``-row blocks of the database.
+
+    The scores of every block are written into one preallocated, cache-sized buffer in the
+    database's dtype, so each yielded block is overwritten by the next; ``cancel`` is checked
+    every CANCEL_EVERY blocks.
+    """
+    num_q, num_db = queries.shape[0], database.shape[0]
+    q_t = queries.t()
+    buf = torch.empty((min(db_block, num_db), num_q), dtype=database.dtype, device=queries.device)
     for b, d0 in enumerate(range(0, num_db, db_block)):
         if b % CANCEL_EVERY == 0:
             check_cancel(cancel, "search")
         n = min(db_block, num_db - d0)
-        s = buf[:n]
-        torch.mm(coarse[d0 : d0 + n], q_t, out=s)
-        torch.amax(s.view(torch.int16), dim=0, out=table[b])
-    return table
+        torch.mm(database[d0 : d0 + n], q_t, out=buf[:n])
+        yield b, d0, buf[:n]
 
 
 def _bf16_floor_bits(x: torch.Tensor) -> torch.Tensor:
