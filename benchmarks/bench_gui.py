@@ -67,6 +67,38 @@ def synthetic_matches(n: int, size0: tuple[int, int], size1: tuple[int, int], se
     )
 
 
+def settle(app: QtWidgets.QApplication) -> None:
+    """Let queued events (a cancelled run's last signals, first paints) drain for ~0.2 s."""
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+
+
+class TickRecorder:
+    """A 10 ms precise QTimer whose tick times show how long the event loop was blocked."""
+
+    def __init__(self) -> None:
+        self.ticks: list[float] = []
+        self.timer = QtCore.QTimer()
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+        self.started = 0.0
+
+    def start(self) -> float:
+        self.timer.start(10)
+        self.started = time.perf_counter()
+        return self.started
+
+    def gaps_ms(self, until: float) -> np.ndarray:
+        """Milliseconds between consecutive ticks from start() to ``until`` (both ends included)."""
+        inside = [t for t in self.ticks if self.started <= t <= until]
+        return np.diff([self.started, *inside, until]) * 1000
+
+    def stop(self, end: float) -> np.ndarray:
+        self.timer.stop()
+        return self.gaps_ms(end)
+
+
 def make_window(app: QtWidgets.QApplication, tmp: Path) -> MainWindow:
     settings = QtCore.QSettings(str(tmp / "bench.ini"), QtCore.QSettings.Format.IniFormat)
     win = MainWindow(settings=settings)
@@ -143,27 +175,20 @@ def bench_event_loop(app: QtWidgets.QApplication, tmp: Path, max_side: int, arch
     win.set_pair(*sample_pair())
     wait_for_load(app, win)
     win.runner.cancel()  # the new pair started a run; time a clean one below
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.01)
+    settle(app)
 
-    ticks: list[float] = []
-    timer = QtCore.QTimer()
-    timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    ticks = TickRecorder()
     loop = QtCore.QEventLoop()
     done: list[MatchResult] = []
     win.runner.finished.connect(lambda r: (done.append(r), loop.quit()))
     win.runner.failed.connect(lambda m: (print("failed:", m), loop.quit()))
-    timer.start(10)
-    start = time.perf_counter()
+    start = ticks.start()
     win.request_match()
     QtCore.QTimer.singleShot(300_000, loop.quit)
     loop.exec()
     end = time.perf_counter()
     app.processEvents()  # the redraw after the result
-    timer.stop()
-    gaps = np.diff([start] + [t for t in ticks if t >= start] + [end]) * 1000
+    gaps = ticks.stop(end)
     result = done[0] if done else None
     win.close()
     return (max_side, options.keypoints, len(result.matches) if result else 0, result.device if result else "-",
@@ -185,29 +210,22 @@ def bench_huge_photo(app: QtWidgets.QApplication, tmp: Path) -> tuple:
     win = make_window(app, tmp)
     win.compute_panel.set_settings(ComputeSettings("cpu", 640))
     win.models.load_file(models_dir() / "default.safetensors")
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.01)
-    ticks: list[float] = []
-    timer = QtCore.QTimer()
-    timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    settle(app)
+    ticks = TickRecorder()
     marks: dict[str, float] = {}
     loop = QtCore.QEventLoop()
     win.load_finished.connect(lambda ok: marks.setdefault("loaded", time.perf_counter()) and None)
     win.load_finished.connect(lambda ok: ok or loop.quit())
     win.result_shown.connect(lambda: (marks.setdefault("matched", time.perf_counter()), loop.quit()))
-    timer.start(10)
-    start = time.perf_counter()
+    start = ticks.start()
     win.set_pair(huge, sample_pair()[1])
     QtCore.QTimer.singleShot(300_000, loop.quit)
     loop.exec()
     end = time.perf_counter()
     app.processEvents()
-    timer.stop()
-    gaps = np.diff([start] + [t for t in ticks if t >= start] + [end]) * 1000
+    gaps = ticks.stop(end)
     loaded = marks.get("loaded", end) - start
-    upto_load = np.diff([start] + [t for t in ticks if start <= t <= start + loaded] + [start + loaded]) * 1000
+    upto_load = ticks.gaps_ms(start + loaded)
     shape = win.state.images[0].rgb.shape if win.state.images[0] is not None else None
     size = win.state.images[0].original_size if win.state.images[0] is not None else None
     win.close()
