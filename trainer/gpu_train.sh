@@ -3,7 +3,9 @@
 # pairs mixed with homography pairs, for MINUTES minutes (default 8), on whatever GPU is there.
 #
 #   python -m trainer.estimate_pairs --photos UNPOSED_PHOTO_FOLDERS... --out .estdata          # once, here
-#   python -m trainer.pack_data --posed ../shared/data/posed .estdata --photos PHOTO_FOLDERS... --out .gpudata   # once, here
+#   python -m trainer.pack_data --posed ../shared/data/posed .estdata --photos PHOTO_FOLDERS... --out .gpudata \
+#       --max-side 560 --quality 80                       # once, here: 33 MB, so that with the repository it
+#                                                         # stays under the device tool's 64 MiB (640 px: 50 MB)
 #   bash trainer/gpu_train.sh [extra trainer flags]         # on the GPU machine (carry .gpudata)
 #
 # Results go to runs/gpu; the files worth keeping are copied to $OUT (when set) every
