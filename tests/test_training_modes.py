@@ -130,6 +130,25 @@ def test_a_mixed_posed_run_trains_and_validates_by_matching(tmp_path: Path) -> N
     assert load_model(out / "best.safetensors").model.norm_mode == "per-image"
 
 
+def test_runs_of_different_seeds_validate_on_the_same_pairs(tmp_path: Path) -> None:
+    """--seed changes training only; the validation pairs come from --val_seed, so val.csv figures of two
+    runs compare."""
+    photos = photo_folder(tmp_path / "photos")
+
+    def validation_images(*flags: str) -> list[np.ndarray]:
+        cfg = parse_args([
+            "--dataset", "homography", "--data_dir", str(photos), "--model", "ResUNetBN2F", "--model_n_out", "16",
+            "--num_workers", "0", "--device", "cpu", "--val_photos", str(samples_dir() / "DSC_0410.jpg"),
+            "--out_dir", str(tmp_path / "run"), *flags,
+        ])
+        return [p.img1 for p in Trainer(cfg, DistContext()).val_pairs]
+
+    first, other_seed = validation_images("--seed", "1"), validation_images("--seed", "7")
+    assert len(first) >= 2 and all(np.array_equal(a, b) for a, b in zip(first, other_seed, strict=True))
+    other_val_seed = validation_images("--seed", "1", "--val_seed", "5")
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other_val_seed, strict=True))
+
+
 def test_overfitting_one_pair_reaches_a_high_hit_ratio_through_the_product_path(tmp_path: Path) -> None:
     """Steps on one fixed pair, from the bundled model: its positives' nearest neighbours over the whole
     other image (features from ucn_gui.core.features, eval mode) land within 4 px for > 90 % of them,

@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="photos (or folders) for synthetic validation pairs (default: --val_data_dir, else the bundled samples)")
     g.add_argument("--val_pairs_per_photo", type=int, default=1, help="synthetic validation pairs per photo and strength (3 strengths)")
     g.add_argument("--val_pairs_per_scene", type=int, default=4, help="posed validation pairs per validation scene")
-    g.add_argument("--seed", type=int, default=0, help="everything random derives from it: a run repeats")
+    g.add_argument("--seed", type=int, default=0, help="everything random in training derives from it: a run repeats")
+    g.add_argument("--val_seed", type=int, default=0,
+                   help="draws the validation pairs; apart from --seed so that runs of different seeds validate on the same pairs")
     g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     g.add_argument("--num_workers", type=int, default=None, help="data loading processes (sets both below)")
     g.add_argument("--train_num_workers", type=int, default=2)

@@ -171,7 +171,7 @@ class Trainer:
 
         cfg = self.cfg
         photos = list_images(cfg.val_photos or cfg.val_data_dir or [samples_dir()])
-        pairs = synthetic_pairs(photos, cfg.val_pairs_per_photo, seed=cfg.seed + 2024)
+        pairs = synthetic_pairs(photos, cfg.val_pairs_per_photo, seed=cfg.val_seed + 2024)
         val = self.val_set
         if val is not None and hasattr(val, "scenes"):
             pairs += posed_pairs(val.scenes, cfg.val_pairs_per_scene)
@@ -304,7 +304,7 @@ class Trainer:
         if self.val_set is not None and cfg.val_max_iter > 0:
             hits = validate(
                 self.model, self.val_set, cfg.val_max_iter, cfg.num_pos_per_batch, cfg.ucn_inlier_threshold_pixel,
-                self.device, seed=cfg.seed, num_workers=cfg.val_num_workers, batch_size=cfg.val_batch_size,
+                self.device, seed=cfg.val_seed, num_workers=cfg.val_num_workers, batch_size=cfg.val_batch_size,
             )
             metrics.update(hits)
             log.info("epoch %d hit ratios: hit %.3f, reciprocity %.3f, reciprocity hit %.3f (%d pairs, %d skipped)",
