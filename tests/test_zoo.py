@@ -150,14 +150,21 @@ def test_cached_file_is_used_only_while_it_is_the_pinned_one(server, cache, tmp_
         zoo.resolve("open-ucn-yfcc")
 
 
-class _Trickle(http.server.BaseHTTPRequestHandler):
+class _PromisesBytes(http.server.BaseHTTPRequestHandler):
+    """Answers 200 with a 100,000-byte Content-Length; subclasses decide how (little) of it comes."""
+
     def log_message(self, *args):
         pass
 
-    def do_GET(self):
+    def send_promise(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "100000")
         self.end_headers()
+
+
+class _Trickle(_PromisesBytes):
+    def do_GET(self):
+        self.send_promise()
         for _ in range(400):  # one byte every 20 ms: each read returns, the download never finishes
             try:
                 self.wfile.write(b"x")
@@ -167,14 +174,9 @@ class _Trickle(http.server.BaseHTTPRequestHandler):
             time.sleep(0.02)
 
 
-class _Silent(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
+class _Silent(_PromisesBytes):
     def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "100000")
-        self.end_headers()
+        self.send_promise()
         self.wfile.flush()
         time.sleep(5)  # headers, then nothing
 
