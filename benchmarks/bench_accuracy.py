@@ -13,7 +13,9 @@ of the truth; for real pairs t is the symmetric epipolar distance), correct matc
 pair, homography accuracy (mean corner error < 3 px after RANSAC) or relative-pose AUC
 at 5 / 10 / 20 degrees (essential matrix from the matches, GT intrinsics), and seconds
 per pair. UCN runs exactly as the app does (``trainer.accuracy.ucn_matchers``) with the
-thresholds from the model card unless --reciprocity / --stability are given.
+thresholds from the model card unless --reciprocity / --stability are given, and its
+query points are up to 2,000 SIFT detections (``--queries grid --grid-stride 4``: a regular
+grid instead, the window's Grid mode, to see what denser queries buy).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from trainer.accuracy import (  # noqa: E402
 from trainer.datasets.posed import PosedParams, find_scene_dirs, load_scene  # noqa: E402
 from ucn_gui.core.checkpoint import load_model  # noqa: E402
 from ucn_gui.core.filters import default_filters  # noqa: E402
+from ucn_gui.core.settings import MatchOptions  # noqa: E402
 from ucn_gui.core.zoo import resolve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +71,10 @@ def main() -> None:
     p.add_argument("--pairs-per-photo", type=int, default=2, help="synthetic pairs per photo and strength")
     p.add_argument("--pairs-per-scene", type=int, default=8, help="real pairs per posed validation scene (0: none)")
     p.add_argument("--posed-dir", type=Path, default=POSED_VAL)
-    p.add_argument("--max-keypoints", type=int, default=2000)
+    p.add_argument("--queries", choices=("sift", "grid"), default="sift",
+                   help="UCN's query points: SIFT detections (the app's default) or a regular grid")
+    p.add_argument("--max-keypoints", type=int, default=2000, help="SIFT query points per pair, at most")
+    p.add_argument("--grid-stride", type=int, default=8, help="pixels between grid query points (at the 640-px size)")
     p.add_argument("--reciprocity", type=float, default=None, help="default: the model card's")
     p.add_argument("--stability", type=float, default=None, help="default: the model card's")
     p.add_argument("--no-baselines", action="store_true", help="UCN rows only")
@@ -82,6 +88,8 @@ def main() -> None:
         scenes = [load_scene(d, PosedParams()) for d in find_scene_dirs([args.posed_dir])]
         pairs += posed_pairs(scenes, args.pairs_per_scene)
 
+    options = MatchOptions(keypoints=args.queries, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride)
+    queries = f"up to {args.max_keypoints:,} SIFT points" if args.queries == "sift" else f"grid, stride {args.grid_stride} px"
     methods: dict[str, Matcher] = {}
     for w in args.weights:
         loaded = load_model(resolve(w, download_if_missing=True))
@@ -91,7 +99,9 @@ def main() -> None:
         if args.stability is not None:
             f.stability = args.stability
         label = w if len(args.weights) > 1 else "UCN"
-        filtered, raw = ucn_matchers(loaded.model, [f, None])  # one matching run per pair for both rows
+        if options != MatchOptions():
+            label += f" ({queries})"
+        filtered, raw = ucn_matchers(loaded.model, [f, None], options=options)  # one matching run per pair for both rows
         methods[f"{label}, reciprocity <= {f.reciprocity:g} px, stability <= {f.stability:g} px"] = filtered
         methods[f"{label}, raw nearest neighbours"] = raw
     if not args.no_baselines:

@@ -116,17 +116,19 @@ Matcher = Callable[[EvalPair], tuple[np.ndarray, np.ndarray]]  # -> (N x 2 in im
 
 def ucn_matchers(
     model: torch.nn.Module, filters: Sequence[FilterSettings | None], max_side: int = 640, max_keypoints: int = 2000,
-    device: torch.device | str = "cpu",
+    device: torch.device | str = "cpu", options: MatchOptions | None = None,
 ) -> list[Matcher]:
-    """The product's pipeline (SIFT query points, dense forward search, cycle tests), one matcher per
+    """The product's pipeline (query points, dense forward search, cycle tests), one matcher per
     entry of ``filters`` (None: raw candidates). The matchers share one matching run per pair: asked
-    about the same pair in turn, only the first computes; the rest re-mask its candidates."""
+    about the same pair in turn, only the first computes; the rest re-mask its candidates.
+    ``options`` (default: up to ``max_keypoints`` SIFT query points, as the app) picks the query points."""
+    options = options or MatchOptions(max_keypoints=max_keypoints)
     last: dict = {}  # the pair matched last and its MatchSet (held, so identity is safe)
 
     def candidates(pair: EvalPair) -> MatchSet:
         if last.get("pair") is not pair:
             im0, im1 = prepare_image(pair.img0, max_side), prepare_image(pair.img1, max_side)
-            _, ms = match_images(model, im0, im1, MatchOptions(max_keypoints=max_keypoints), device=device)
+            _, ms = match_images(model, im0, im1, options, device=device)
             last.update(pair=pair, matches=ms)
         return last["matches"]
 
