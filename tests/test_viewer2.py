@@ -191,6 +191,10 @@ def test_an_extreme_max_side_is_kept_for_later_launches_only_when_confirmed(qtbo
 # ---------------------------------------------------------------------- 2. geometry you can see
 
 
+def nothing_drawn(item) -> bool:
+    return item.xData is None or len(item.xData) == 0
+
+
 def with_ransac(window, model: str) -> None:
     panel = window.filter_panel
     panel.reciprocity.check.setChecked(False)
@@ -247,15 +251,22 @@ def test_epipolar_line_of_a_click_in_either_image(matched):
         line = epipolar_line(F, tuple((m.keypoints0, m.keypoints1)[side][idx]), side)
         line_shown_in(1 - side)
         d = line_distance(line, tuple((m.keypoints0, m.keypoints1)[1 - side][idx]))
-        assert f"drawn in image {1 - side}: the match lies {d:.1f} px from it" in matched.info.text()
+        point = tuple((m.keypoints0, m.keypoints1)[side][idx])
+        assert (f"epipolar line of match {idx}'s point ({point[0]:.0f}, {point[1]:.0f}) drawn in image {1 - side}: "
+                f"its partner lies {d:.1f} px from it") in matched.info.text()
     # A click on a bare pixel: its nearest neighbour (the query's) is the match measured.
     matched.filter_panel.max_drawn_box.setValue(0)
     view.click_at_image(1, 500.0, 150.0)
     _, best = view.query_points()
     line_shown_in(0)
-    assert f"the match lies {line_distance(epipolar_line(F, (500.0, 150.0), 1), best):.1f} px" in matched.info.text()
+    assert f"the nearest neighbour lies {line_distance(epipolar_line(F, (500.0, 150.0), 1), best):.1f} px" in matched.info.text()
+    # RANSAC switched to a homography: no F, so the line and its words go; the query stays.
+    with_ransac(matched, "homography")
+    assert view.epipolar_overlay.ends is None and nothing_drawn(view.epipolar_overlay.line)
+    assert "epipolar" not in matched.info.text() and matched.info.text().startswith("Query (500, 150)")
+    assert view.has_query()
     matched.clear_queries()
-    assert view.epipolar_overlay.ends is None and view.epipolar_overlay.line.xData is None  # nothing drawn
+    assert view.epipolar_overlay.ends is None and nothing_drawn(view.epipolar_overlay.line)
 
 
 def test_alignment_view_blends_checks_and_differences_under_the_homography(matched):
@@ -450,3 +461,61 @@ def test_ransac_threshold_has_a_label_with_its_unit_and_stores_what_it_shows(mat
     matched.close()
     saved = json.loads(settings.value("filters", type=str))
     assert saved["ransac_threshold"] == 10.0 and saved["reciprocity"] == 2.0
+
+
+def test_the_wheel_over_an_unfocused_setting_scrolls_the_panel_instead(qtbot, window):
+    """Scrolling the settings to reach the counts must not change the RANSAC mode or a threshold
+    that passes under the pointer (a user trial changed both, and they were saved)."""
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    dock = window.findChild(QtWidgets.QDockWidget, "settings_dock")
+    window.resize(1100, 420)  # short enough that the panel scrolls
+    qtbot.waitUntil(lambda: dock.widget().verticalScrollBar().maximum() > 0, timeout=3000)
+    bar = dock.widget().verticalScrollBar()
+    panel = window.filter_panel
+    ransac_before, stability_before = panel.ransac.currentIndex(), panel.stability.slider.value()
+    inner_slider = panel.stability.slider.findChild(QtWidgets.QAbstractSlider)
+    for target in (panel.ransac, inner_slider, panel.max_drawn_box):
+        target.clearFocus()
+        at = QtCore.QPointF(5, 5)
+        wheel = QtGui.QWheelEvent(at, target.mapToGlobal(at), QtCore.QPoint(), QtCore.QPoint(0, -120),
+                                  QtCore.Qt.MouseButton.NoButton, QtCore.Qt.KeyboardModifier.NoModifier,
+                                  QtCore.Qt.ScrollPhase.NoScrollPhase, False)
+        QtWidgets.QApplication.sendEvent(target, wheel)
+    assert panel.ransac.currentIndex() == ransac_before
+    assert panel.stability.slider.value() == stability_before
+    assert bar.value() > 0  # the panel scrolled instead
+
+
+def test_threshold_sliders_follow_the_keyboard(window):
+    """Arrows nudge a focused threshold by its last decimal, Page keys by ten, Home / End to the ends
+    (superqt's float slider ignores keys by itself)."""
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    row = window.filter_panel.stability
+    row.check.setChecked(True)
+    row.slider.setValue(4.0)
+    inner = row.slider.findChild(QtWidgets.QAbstractSlider)
+
+    def press(key) -> float:
+        QtWidgets.QApplication.sendEvent(inner, QtGui.QKeyEvent(QtCore.QEvent.Type.KeyPress, key, QtCore.Qt.KeyboardModifier.NoModifier))
+        return round(row.slider.value(), 2)
+
+    K = QtCore.Qt.Key
+    assert press(K.Key_Right) == 4.01 and press(K.Key_Up) == 4.02
+    assert press(K.Key_Left) == 4.01 and press(K.Key_PageDown) == 3.91 and press(K.Key_PageUp) == 4.01
+    assert press(K.Key_End) == round(row.slider.maximum(), 2) and press(K.Key_Home) == 0.0
+    assert window.filter_panel.settings().stability == 0.0  # the filters follow the slider
+
+
+def test_the_settings_panel_gets_its_width_back_when_the_window_grows(qtbot, window):
+    from PySide6 import QtWidgets
+
+    dock = window.findChild(QtWidgets.QDockWidget, "settings_dock")
+    window.resize(1500, 900)
+    qtbot.wait(50)
+    full = dock.width()
+    window.resize(700, 450)
+    qtbot.waitUntil(lambda: dock.width() < full, timeout=3000)
+    window.resize(1500, 900)
+    qtbot.waitUntil(lambda: dock.width() >= full - 2, timeout=3000)

@@ -32,6 +32,37 @@ def shown_value(slider: QLabeledDoubleSlider) -> float:
     return round(float(slider.value()), slider.decimals())
 
 
+class SliderKeys(QtCore.QObject):
+    """Arrow, Page Up/Down, Home and End keys for a superqt float slider.
+
+    superqt's float slider draws a QSlider but ignores the keyboard (superqt 0.9: key presses and
+    triggerAction leave its value alone), so a focused threshold could not be nudged. Arrows
+    move one single step (the label's last decimal), Page keys ten, Home / End to the ends.
+    """
+
+    def __init__(self, slider: QLabeledDoubleSlider) -> None:
+        super().__init__(slider)
+        self.slider = slider
+        inner = slider.findChild(QtWidgets.QAbstractSlider)
+        inner.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+        inner.installEventFilter(self)
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() != QtCore.QEvent.Type.KeyPress:
+            return False
+        s, key, keys = self.slider, event.key(), QtCore.Qt.Key
+        step = s.singleStep()
+        moves = {keys.Key_Right: step, keys.Key_Up: step, keys.Key_Left: -step, keys.Key_Down: -step,
+                 keys.Key_PageUp: 10 * step, keys.Key_PageDown: -10 * step}
+        if key in moves:
+            s.setValue(min(s.maximum(), max(s.minimum(), round(shown_value(s) + moves[key], s.decimals()))))
+        elif key in (keys.Key_Home, keys.Key_End):
+            s.setValue(s.minimum() if key == keys.Key_Home else s.maximum())
+        else:
+            return False
+        return True
+
+
 class ThresholdRow(QtWidgets.QWidget):
     """[x] name  ----o---- [value]"""
 
@@ -50,6 +81,7 @@ class ThresholdRow(QtWidgets.QWidget):
         self.slider.setRange(0.0, hi)
         self.slider.setSingleStep(10 ** -decimals)
         self.slider.setToolTip(tip)
+        SliderKeys(self.slider)
         self._show(value)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 2, 0, 2)
@@ -125,6 +157,7 @@ class FilterPanel(QtWidgets.QGroupBox):
         self.ransac_threshold.setSingleStep(0.1)
         self.ransac_threshold.setValue(defaults.ransac_threshold)
         self.ransac_threshold.setEnabled(False)
+        SliderKeys(self.ransac_threshold)
         self.ransac_label = QtWidgets.QLabel("RANSAC inlier threshold (px)")
         self.ransac_label.setEnabled(False)
         for w in (self.ransac_label, self.ransac_threshold):

@@ -85,6 +85,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.side_dock = SettingsDock()
         self.compute_panel, self.filter_panel = self.side_dock.compute_panel, self.side_dock.filter_panel
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.side_dock)
+        self.side_dock.keep_width_in(self)
         self.run_status = RunStatus(self.statusBar())
 
     def _connect(self) -> None:

@@ -246,6 +246,9 @@ class PairView(PairMouse, pg.GraphicsLayoutWidget):
         self.epipolar_overlay.show(side, ends)
         self._place_overlays()
 
+    def has_epipolar(self) -> bool:
+        return self.epipolar_overlay.ends is not None
+
     def clear_query(self) -> None:
         self.query_overlay.clear()
         self.epipolar_overlay.show(1, None)

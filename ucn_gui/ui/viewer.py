@@ -59,6 +59,7 @@ class ViewerWidget(QtWidgets.QWidget):
         for widget, stretch in ((self.message_bar, 0), (self.stack, 1), (self.info, 0)):
             layout.addWidget(widget, stretch)
         self._query_text = ""  # the line about the shown click (query, epipolar line), while it is shown
+        self._epipolar_text = ""  # its epipolar part, dropped when the geometry stops being a fundamental matrix
         self.linked = True  # panes A and B zoom together (while B is shown)
         state.images_changed.connect(self._show_images)
         state.result_changed.connect(self._on_result_changed)
@@ -86,7 +87,7 @@ class ViewerWidget(QtWidgets.QWidget):
         self.info.setText(self._query_text or self.hint())
 
     def _on_query_cleared(self) -> None:
-        self._query_text = ""
+        self._query_text = self._epipolar_text = ""
         self._show_hint()
 
     def describe_match(self, index: int, pane: int = 0) -> None:
@@ -135,6 +136,18 @@ class ViewerWidget(QtWidgets.QWidget):
                 title.setText(f"<b>{name} · {slot.result.matcher}</b> — {slot.counts()}")
         if self.stack.currentWidget() is self.alignment:
             self._update_alignment()
+        self._drop_stale_epipolar_lines()
+
+    def _drop_stale_epipolar_lines(self) -> None:
+        """A line drawn from a fundamental matrix goes when that matrix does (RANSAC switched to a
+        homography or off, too few matches); the query's own heat map stays."""
+        for view, slot in zip(self.panes, self.state.slots):
+            if _fundamental(slot.geometry) is None and view.has_epipolar():
+                view.show_epipolar(1, None)
+                if self._epipolar_text and view is self.panes[0]:
+                    self._query_text = self._query_text.replace(" · " + self._epipolar_text, "").replace(self._epipolar_text, "")
+                    self._epipolar_text = ""
+                    self._show_hint()
 
     # ------------------------------------------------------------------ clicks: query and epipolar line
 
@@ -155,20 +168,27 @@ class ViewerWidget(QtWidgets.QWidget):
             partner = best
             parts.append(f"Query ({x:.0f}, {y:.0f}) in image {side} → nearest neighbour ({best[0]:.0f}, {best[1]:.0f}) "
                          f"in image {other}, similarity {float(sim.max()):.3f}")
-        geometry = slot.geometry
-        if geometry is not None and geometry.model == "fundamental" and geometry.matrix is not None:
-            if view.selected >= 0:  # a match was clicked: its own points
+        F = _fundamental(slot.geometry)
+        epipolar = ""
+        if F is not None:
+            if view.selected >= 0:  # the click picked a match: the line of its own point, and its partner
                 m = slot.result.matches
                 (x, y), partner = (m.keypoints0, m.keypoints1)[side][view.selected], (m.keypoints0, m.keypoints1)[other][view.selected]
-            line = epipolar_line(geometry.matrix, (x, y), side)
+                whose = f"match {view.selected}'s point ({x:.0f}, {y:.0f})"
+            else:
+                whose = f"({x:.0f}, {y:.0f})"
+            line = epipolar_line(F, (x, y), side)
             size = self.state.images[other].original_size
             view.show_epipolar(other, clip_line(line, size))
-            where = f"epipolar line of ({x:.0f}, {y:.0f}) drawn in image {other}"
-            parts.append(f"{where}: the match lies {line_distance(line, partner):.1f} px from it" if partner is not None else where)
+            epipolar = f"epipolar line of {whose} drawn in image {other}"
+            if partner is not None:
+                epipolar += f": {'its partner' if view.selected >= 0 else 'the nearest neighbour'} lies {line_distance(line, partner):.1f} px from it"
+            parts.append(epipolar)
         if not parts:
             self.notice.emit("Match the pair with UCN first (click-to-query uses its features), "
                              "or estimate a fundamental matrix to see epipolar lines.")
             return False
+        self._epipolar_text = epipolar if pane == 0 else ""
         self._query_text = " · ".join(parts)
         self.info.setText(self._query_text)
         return True
@@ -198,3 +218,10 @@ class ViewerWidget(QtWidgets.QWidget):
         H = geometry.matrix if geometry is not None and geometry.model == "homography" else None
         sizes = [None if img is None else img.original_size for img in self.state.images]
         self.alignment.set_pair(*self.state.displays, *sizes, H)
+
+
+def _fundamental(geometry) -> np.ndarray | None:
+    """The 3 x 3 fundamental matrix of a pane's RANSAC result, or None (no result, a homography, failed)."""
+    if geometry is not None and geometry.model == "fundamental" and geometry.matrix is not None:
+        return geometry.matrix
+    return None
