@@ -213,6 +213,8 @@ def test_ransac_inliers_and_outliers_in_two_colours_with_the_matrix(matched):
     n_in, n_shown = int(inliers.sum()), int(slot.survivors.sum())
     assert 4 <= n_in < n_shown
     assert matched.filter_panel.counter.text().startswith(f"{n_in:,} inliers of {n_shown:,} shown")
+    assert matched.run_status.counts.text() == matched.filter_panel.counter.text()  # always in sight in the status bar
+    assert matched.run_status.counts.isVisibleTo(matched)
     assert geo.counts.text().startswith(f"{n_in:,} inliers of {n_shown:,} shown")
     # Outliers drawn too, told apart by colour; the export's mask stays the inliers.
     assert view.drawn_count() == min(n_shown, matched.filter_panel.max_drawn())

@@ -130,6 +130,7 @@ class ThresholdRow(QtWidgets.QWidget):
 
 class FilterPanel(QtWidgets.QGroupBox):
     changed = QtCore.Signal()
+    counts_changed = QtCore.Signal(str)  # the counter's text, also shown in the status bar
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__("Filters (instant, no recomputation)", parent)
@@ -248,3 +249,4 @@ class FilterPanel(QtWidgets.QGroupBox):
 
     def set_counts(self, text: str) -> None:
         self.counter.setText(text)
+        self.counts_changed.emit(text)

@@ -87,6 +87,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.side_dock)
         self.side_dock.keep_width_in(self)
         self.run_status = RunStatus(self.statusBar())
+        self.filter_panel.counts_changed.connect(self.run_status.counts.setText)
 
     def _connect(self) -> None:
         view, state, runner, m = self.pair_view, self.state, self.runner, self.menus
@@ -217,7 +218,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m = None if result is None else result.matches
         self.filter_panel.set_errors(None if m is None else m.reciprocity_error, None if m is None else m.stability_error)
         if result is None:
-            self.filter_panel.counter.setText("no matches yet")
+            self.filter_panel.set_counts("no matches yet")
             return
         self.filter_panel.set_unit(result.matches.network_side, result.matches.error_scale)
         self.statusBar().showMessage(" · ".join(_run_summary(r) for r in (result, result.compare) if r is not None), 10000)

@@ -72,10 +72,13 @@ class MessageBar(QtWidgets.QFrame):
 
 
 class RunStatus(QtCore.QObject):
-    """A progress bar and a Cancel button in the status bar, shown while a run is busy."""
+    """A progress bar and a Cancel button in the status bar, shown while a run is busy, and the
+    match counts, always shown (the settings panel's counter can be scrolled out of sight)."""
 
     def __init__(self, bar: QtWidgets.QStatusBar) -> None:
         super().__init__(bar)
+        self.counts = QtWidgets.QLabel()
+        bar.addPermanentWidget(self.counts)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setMaximumWidth(320)
