@@ -5,6 +5,8 @@ Same set-up as test_ui.py: a tiny random model, the terrace pair at 320 px.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -150,7 +152,9 @@ def test_export_adds_the_suffix_asks_for_a_folder_and_carries_the_settings(match
     from PySide6 import QtWidgets
 
     target = tmp_path / "new" / "matches"  # no suffix, in a folder that does not exist
-    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "CSV (*.csv)")))
+    suggested = []
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
+                        staticmethod(lambda parent, title, name, *a, **k: (suggested.append(name), (str(target), "CSV (*.csv)"))[1]))
     answers = []
     no, yes = QtWidgets.QMessageBox.StandardButton.No, QtWidgets.QMessageBox.StandardButton.Yes
     monkeypatch.setattr(QtWidgets.QMessageBox, "question", staticmethod(lambda *a, **k: answers.pop(0)))
@@ -160,6 +164,8 @@ def test_export_adds_the_suffix_asks_for_a_folder_and_carries_the_settings(match
     answers.append(yes)
     out = matched.export_matches()
     assert out == target.with_suffix(".csv") and out.is_file()
+    # The dialog suggested a name of this pair, so that one pair's export does not overwrite another's.
+    assert Path(suggested[-1]).name == f"{IMG0.stem}-{IMG1.stem}-matches.npz"
     s = load_matches(out)["settings"]
     assert s["filters"]["reciprocity"] == matched.filter_panel.settings().reciprocity
     assert s["model"].endswith("tiny.safetensors") and s["precision"] == matched.state.result.precision

@@ -63,6 +63,12 @@ class Saver:
         self.parent, self.state, self.prefs, self.messages = parent, state, prefs, messages
         self.settings_now, self.render = settings_now, render
 
+    def _pair_name(self, name: str) -> str:
+        """``name`` prefixed with the pair's file stems (DSC_0410-DSC_0411-matches.npz), so that the
+        suggested file of one pair does not overwrite another's."""
+        stems = [img.path.stem for img in self.state.images if img is not None and img.path is not None]
+        return "-".join([*stems, name]) if len(stems) == 2 else name
+
     def _target(self, path: str | Path | None, title: str, name: str, file_filter: str) -> Path | None:
         """The path to write (asked for when None); None when the user backed out."""
         path = path or ask_save_path(self.parent, title, Path(self.prefs.last_dir()) / name, file_filter)
@@ -84,7 +90,7 @@ class Saver:
         if self.state.result is None:
             self.messages.show("Nothing to export yet: match a pair first.", "warning", "export")
             return None
-        target = self._target(path, "Export matches", "matches.npz", MATCH_FILTER)
+        target = self._target(path, "Export matches", self._pair_name("matches.npz"), MATCH_FILTER)
         if target is None:
             return None
         try:
@@ -102,7 +108,7 @@ class Saver:
         if not any(self.state.images):
             self.messages.show("Nothing to save yet: open two images first.", "warning", "export")
             return None
-        target = self._target(path, "Save picture", "matches.png", PICTURE_FILTER)
+        target = self._target(path, "Save picture", self._pair_name("matches.png"), PICTURE_FILTER)
         if target is None:
             return None
         try:
