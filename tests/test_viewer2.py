@@ -527,3 +527,25 @@ def test_the_settings_panel_gets_its_width_back_when_the_window_grows(qtbot, win
     qtbot.waitUntil(lambda: dock.width() < full, timeout=3000)
     window.resize(1500, 900)
     qtbot.waitUntil(lambda: dock.width() >= full - 2, timeout=3000)
+
+
+def test_a_ransac_fit_from_few_inliers_is_flagged():
+    """Counts name a fit that has little support: 8 matches can give an F with 8 'inliers'."""
+    from ucn_gui.core.matching import MatchSet
+    from ucn_gui.core.settings import FilterSettings
+    from ucn_gui.ui.match_slot import WEAK_FIT_INLIERS, MatchSlot
+    from ucn_gui.ui.worker import MatchResult
+
+    rng = np.random.default_rng(0)
+
+    def counts(n: int, model: str) -> str:
+        p0 = rng.uniform(0, 600, (n, 2)).astype(np.float32)
+        p1 = p0 + np.float32([20.0, 5.0])  # a pure translation: every match an inlier
+        z = np.zeros(n, np.float32)
+        slot = MatchSlot()
+        slot.set_result(MatchResult(0, None, MatchSet(p0, p1, z, z, z, z), "cpu", 0.0, False))
+        slot.refilter(FilterSettings(reciprocity=None, stability=None, max_ratio=None, ransac=model), max_drawn=100)
+        return slot.counts()
+
+    assert "unreliable" in counts(10, "homography") and "unreliable" not in counts(WEAK_FIT_INLIERS + 40, "homography")
+    assert "too few to fit a fundamental" in counts(5, "fundamental")

@@ -17,6 +17,10 @@ from ucn_gui.core.settings import FilterSettings
 
 from .worker import MatchResult
 
+# Below this many inliers a RANSAC fit is flagged as unreliable (COLMAP's two-view geometry
+# verification needs 15 as well).
+WEAK_FIT_INLIERS = 15
+
 
 class MatchSlot:
     def __init__(self) -> None:
@@ -75,7 +79,12 @@ class MatchSlot:
         if self.geometry is None:
             text = f"shown {shown:,} of {total:,} candidates"
         else:
-            text = f"{int(self.mask.sum()):,} inliers of {shown:,} shown ({total:,} candidates)"
+            inliers = int(self.mask.sum())
+            text = f"{inliers:,} inliers of {shown:,} shown ({total:,} candidates)"
+            if self.geometry.matrix is None:
+                text += f" — too few to fit a {self.geometry.model}"
+            elif inliers < WEAK_FIT_INLIERS:
+                text += f" — a {self.geometry.model} from so few inliers is unreliable"
         drawn = len(self.drawn_indices)
         limit = shown if self.drawn_inliers is not None else int(self.mask.sum())
         return text + (f" (drawing {drawn:,})" if drawn < limit else "")
