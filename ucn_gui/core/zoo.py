@@ -229,8 +229,8 @@ def _shut_down_on(cancel: threading.Event, resp: http.client.HTTPResponse, finis
                 try:
                     with socket.socket(fileno=os.dup(resp.fileno())) as sock:  # shutdown acts on the connection
                         sock.shutdown(socket.SHUT_RDWR)
-                except (OSError, ValueError):
-                    pass  # already closed
+                except (OSError, ValueError, AttributeError):
+                    pass  # already closed (a closed HTTPResponse has no fp: AttributeError)
                 return
 
     threading.Thread(target=watch, name="ucn-download-cancel", daemon=True).start()
