@@ -549,3 +549,29 @@ def test_a_ransac_fit_from_few_inliers_is_flagged():
 
     assert "unreliable" in counts(10, "homography") and "unreliable" not in counts(WEAK_FIT_INLIERS + 40, "homography")
     assert "too few to fit a fundamental" in counts(5, "fundamental")
+
+
+def test_a_click_on_a_threshold_handle_keeps_its_value(qtbot, window):
+    """superqt moves the value to the pixel under a press on the handle; a click without a drag must
+    not nudge a threshold (a user trial saw 1.00 -> 0.98)."""
+    from PySide6 import QtCore, QtWidgets
+
+    row = window.filter_panel.reciprocity
+    row.check.setChecked(True)
+    row.slider.setValue(1.0)
+    inner = row.slider.findChild(QtWidgets.QAbstractSlider)
+    opt = QtWidgets.QStyleOptionSlider()
+    inner.initStyleOption(opt)
+    handle = inner.style().subControlRect(QtWidgets.QStyle.ComplexControl.CC_Slider, opt,
+                                          QtWidgets.QStyle.SubControl.SC_SliderHandle, inner)
+    assert handle.width() > 2
+    at = handle.topLeft() + QtCore.QPoint(1, handle.height() // 2)  # on the handle, off its centre
+    qtbot.mouseClick(inner, QtCore.Qt.MouseButton.LeftButton, pos=at)
+    qtbot.wait(20)
+    assert round(row.slider.value(), 2) == 1.0 and window.filter_panel.settings().reciprocity == 1.0
+    # A drag still moves it.
+    qtbot.mousePress(inner, QtCore.Qt.MouseButton.LeftButton, pos=at)
+    qtbot.mouseMove(inner, at + QtCore.QPoint(60, 0))
+    qtbot.mouseRelease(inner, QtCore.Qt.MouseButton.LeftButton, pos=at + QtCore.QPoint(60, 0))
+    qtbot.wait(20)
+    assert row.slider.value() > 1.2

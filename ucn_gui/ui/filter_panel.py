@@ -33,22 +33,47 @@ def shown_value(slider: QLabeledDoubleSlider) -> float:
 
 
 class SliderKeys(QtCore.QObject):
-    """Arrow, Page Up/Down, Home and End keys for a superqt float slider.
+    """Arrow, Page Up/Down, Home and End keys for a superqt float slider, and a click on its
+    handle that leaves the value alone.
 
     superqt's float slider draws a QSlider but ignores the keyboard (superqt 0.9: key presses and
     triggerAction leave its value alone), so a focused threshold could not be nudged. Arrows
     move one single step (the label's last decimal), Page keys ten, Home / End to the ends.
+    It also moves the value to the pixel under a press on the handle, so a plain click nudged
+    a threshold (1.00 -> 0.98, dropping matches whose error sits on a whole pixel); a press and
+    release on the handle without a drag now restores the value it had.
     """
 
     def __init__(self, slider: QLabeledDoubleSlider) -> None:
         super().__init__(slider)
         self.slider = slider
-        inner = slider.findChild(QtWidgets.QAbstractSlider)
+        self.inner = inner = slider.findChild(QtWidgets.QAbstractSlider)
         inner.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         inner.installEventFilter(self)
+        self._before_press: float | None = None  # the value when the handle was pressed, until it is dragged
+
+    def _on_handle(self, pos: QtCore.QPointF) -> bool:
+        opt = QtWidgets.QStyleOptionSlider()
+        self.inner.initStyleOption(opt)
+        handle = self.inner.style().subControlRect(
+            QtWidgets.QStyle.ComplexControl.CC_Slider, opt, QtWidgets.QStyle.SubControl.SC_SliderHandle, self.inner)
+        return handle.contains(pos.toPoint())
 
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt's name)
-        if event.type() != QtCore.QEvent.Type.KeyPress:
+        kind = event.type()
+        if kind == QtCore.QEvent.Type.MouseButtonPress:
+            on_handle = event.button() == QtCore.Qt.MouseButton.LeftButton and self._on_handle(event.position())
+            self._before_press = shown_value(self.slider) if on_handle else None
+            return False
+        if kind == QtCore.QEvent.Type.MouseMove:
+            self._before_press = None  # a drag: the value follows the mouse
+            return False
+        if kind == QtCore.QEvent.Type.MouseButtonRelease:
+            if self._before_press is not None:
+                QtCore.QTimer.singleShot(0, lambda v=self._before_press: self.slider.setValue(v))  # after superqt's release
+            self._before_press = None
+            return False
+        if kind != QtCore.QEvent.Type.KeyPress:
             return False
         s, key, keys = self.slider, event.key(), QtCore.Qt.Key
         step = s.singleStep()
