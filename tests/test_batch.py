@@ -195,7 +195,11 @@ def test_a_bad_image_is_reported_skipped_and_counted(images, tmp_path, tiny_mode
     warnings = [line for line in captured.err.splitlines() if "broken.jpg" in line]
     assert len(warnings) == 1 and warnings[0].startswith("ucn-match: warning: skipping the pairs of broken.jpg")
     assert "6 pairs: 3 matched" in captured.out and "3 skipped for 1 bad image(s) (broken.jpg)" in captured.out
+    assert "features computed 3 times" in captured.out  # a.jpg, b.jpg, c.jpg: never for a pair with broken.jpg
     assert len(list((out / "matches").iterdir())) == 3
+    # Run again: the good pairs are done, and the three left each have the bad image: no network at all.
+    assert cli.main(_argv(images=d, out=out, pairs="exhaustive", model=tiny_model_file)) == 1
+    assert "features computed 0 times" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- command-line mistakes

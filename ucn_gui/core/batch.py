@@ -159,13 +159,16 @@ class BatchRunner:
         self.config = config
         self.settings = dict(settings)
 
-    def features(self, name: str) -> ImageFeatures:
-        """Decode ``name`` at the matching resolution and run the network on it."""
+    def decode(self, name: str) -> LoadedImage:
+        """``name`` at the matching resolution, decoded as the two-image command does (so a pair
+        gives the same matches either way); ImageLoadError and friends for a bad file."""
         c = self.config
-        # Decoded as the two-image command does, so a pair gives the same matches either way.
-        keep = DISPLAY_SIDE if c.max_size else None
-        img = _without_pixels(load_image(self.image_dir / name, c.max_size, keep))
-        return ImageFeatures(img, extract_features(self.model, img, c.device, precision=c.precision))
+        return _without_pixels(load_image(self.image_dir / name, c.max_size, DISPLAY_SIDE if c.max_size else None))
+
+    def features(self, name: str, image: LoadedImage | None = None) -> ImageFeatures:
+        """The network's descriptors of ``name`` (decoded here unless ``image`` is given)."""
+        img = image if image is not None else self.decode(name)
+        return ImageFeatures(img, extract_features(self.model, img, self.config.device, precision=self.config.precision))
 
     def match_pair(self, f0: ImageFeatures, f1: ImageFeatures, pair: Pair) -> int:
         """Match one pair and write its result file; returns the number of matches kept."""
@@ -196,18 +199,25 @@ class BatchRunner:
         summary.cache = cache.stats
         for pair in todo:
             try:
-                feats = []
+                # Both images are decoded before either goes through the network, so a pair with
+                # a bad image costs no descriptors (a rerun whose every other pair was done
+                # computed the good partners' features for nothing).
+                decoded: dict[str, LoadedImage] = {}
                 for name in pair:
                     if name in summary.bad_images:
                         break
+                    if name in cache:
+                        continue
                     try:
-                        feats.append(cache.get(name, self.features))
+                        decoded[name] = self.decode(name)
                     except (ImageLoadError, OSError, ValueError, cv2.error) as exc:
                         reason = str(exc) if isinstance(exc, ImageLoadError) else f"{self.image_dir / name}: {exc}"
                         summary.bad_images[name] = reason
                         events.bad_image(name, reason)
                         break
-                if len(feats) < 2:
+                else:
+                    feats = [cache.get(name, lambda n: self.features(n, decoded.get(n))) for name in pair]
+                if any(name in summary.bad_images for name in pair):
                     summary.skipped += 1
                     events.pair_done(pair, "skipped", 0)
                     continue
