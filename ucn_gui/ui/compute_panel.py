@@ -56,7 +56,8 @@ class ComputePanel(QtWidgets.QGroupBox):
         self.model_label = QtWidgets.QLabel("no model")
         # One line, cut at the panel's edge (the tooltip has it all), so a long name never squeezes the row.
         self.model_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
-        self.model_button = QtWidgets.QPushButton("Choose model…")
+        self.model_button = QtWidgets.QPushButton("Choose…")  # short: the row is labelled Model, the name needs the room
+        self.model_button.setToolTip("Open a model file; the Model menu lists the bundled and downloadable ones")
         self.model_button.clicked.connect(self.open_model_requested)
         self.device = _combo(("Auto (CUDA if available)", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"))
         self.precision = _combo(("Auto (bf16 where native)", "auto"), ("fp32", "fp32"), ("bf16", "bf16"), ("fp16 (CUDA)", "fp16"))
