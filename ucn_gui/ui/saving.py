@@ -90,17 +90,11 @@ class Saver:
         if self.state.result is None:
             self.messages.show("Nothing to export yet: match a pair first.", "warning", "export")
             return None
-        target = self._target(path, "Export matches", self._pair_name("matches.npz"), MATCH_FILTER)
-        if target is None:
-            return None
-        try:
-            out = self.state.save_matches(target, *self.settings_now())
-        except (OSError, ValueError) as exc:
-            self.messages.show(f"Could not export the matches: {exc}", "error", "export")
-            return None
-        self.prefs.remember_dir(out)
-        mask = self.state.mask
-        self.messages.show(f"Saved {int(mask.sum()):,} of {len(mask):,} matches (mask column) to {out}.", "info", "export")
+        out = self._write(path, "Export matches", "matches.npz", MATCH_FILTER, "Could not export the matches",
+                          lambda target: self.state.save_matches(target, *self.settings_now()))
+        if out is not None:
+            mask = self.state.mask
+            self.messages.show(f"Saved {int(mask.sum()):,} of {len(mask):,} matches (mask column) to {out}.", "info", "export")
         return out
 
     def save_picture(self, path: str | Path | None = None) -> Path | None:
@@ -108,14 +102,23 @@ class Saver:
         if not any(self.state.images):
             self.messages.show("Nothing to save yet: open two images first.", "warning", "export")
             return None
-        target = self._target(path, "Save picture", self._pair_name("matches.png"), PICTURE_FILTER)
+        out = self._write(path, "Save picture", "matches.png", PICTURE_FILTER, "Could not save the picture",
+                          lambda target: write_png(self.render(), target))
+        if out is not None:
+            self.messages.show(f"Saved the picture to {out}.", "info", "export")
+        return out
+
+    def _write(self, path: str | Path | None, title: str, name: str, file_filter: str, failure: str,
+               write: Callable[[Path], Path]) -> Path | None:
+        """Ask for (or take) the target, named after the pair, write it, and remember its folder;
+        None when the user backed out or the write failed (then said so, with ``failure``)."""
+        target = self._target(path, title, self._pair_name(name), file_filter)
         if target is None:
             return None
         try:
-            out = write_png(self.render(), target)
+            out = write(target)
         except (OSError, ValueError) as exc:
-            self.messages.show(f"Could not save the picture: {exc}", "error", "export")
+            self.messages.show(f"{failure}: {exc}", "error", "export")
             return None
         self.prefs.remember_dir(out)
-        self.messages.show(f"Saved the picture to {out}.", "info", "export")
         return out
