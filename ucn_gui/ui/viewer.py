@@ -58,8 +58,10 @@ class ViewerWidget(QtWidgets.QWidget):
         layout.setSpacing(4)
         for widget, stretch in ((self.message_bar, 0), (self.stack, 1), (self.info, 0)):
             layout.addWidget(widget, stretch)
-        self._query_text = ""  # the line about the shown click (query, epipolar line), while it is shown
-        self._epipolar_text = ""  # its epipolar part, dropped when the geometry stops being a fundamental matrix
+        # The shown click's two parts of the info line: its query, and its epipolar line (dropped on
+        # its own when the click's pane stops having a fundamental matrix).
+        self._click_query = self._click_epipolar = ""
+        self._click_pane = 0
         self.linked = True  # panes A and B zoom together (while B is shown)
         state.images_changed.connect(self._show_images)
         state.result_changed.connect(self._on_result_changed)
@@ -86,8 +88,13 @@ class ViewerWidget(QtWidgets.QWidget):
     def _show_hint(self) -> None:
         self.info.setText(self._query_text or self.hint())
 
+    @property
+    def _query_text(self) -> str:
+        """The info line about the shown click ('' when none)."""
+        return " · ".join(part for part in (self._click_query, self._click_epipolar) if part)
+
     def _on_query_cleared(self) -> None:
-        self._query_text = self._epipolar_text = ""
+        self._click_query = self._click_epipolar = ""
         self._show_hint()
 
     def describe_match(self, index: int, pane: int = 0) -> None:
@@ -141,12 +148,11 @@ class ViewerWidget(QtWidgets.QWidget):
     def _drop_stale_epipolar_lines(self) -> None:
         """A line drawn from a fundamental matrix goes when that matrix does (RANSAC switched to a
         homography or off, too few matches); the query's own heat map stays."""
-        for view, slot in zip(self.panes, self.state.slots):
+        for pane, (view, slot) in enumerate(zip(self.panes, self.state.slots)):
             if _fundamental(slot.geometry) is None and view.has_epipolar():
                 view.show_epipolar(1, None)
-                if self._epipolar_text and view is self.panes[0]:
-                    self._query_text = self._query_text.replace(" · " + self._epipolar_text, "").replace(self._epipolar_text, "")
-                    self._epipolar_text = ""
+                if pane == self._click_pane and self._click_epipolar:
+                    self._click_epipolar = ""
                     self._show_hint()
 
     # ------------------------------------------------------------------ clicks: query and epipolar line
@@ -160,16 +166,15 @@ class ViewerWidget(QtWidgets.QWidget):
         and, with a fundamental matrix, the pixel's epipolar line in the other image. False when
         neither is available (nothing matched yet, or a sparse matcher without RANSAC)."""
         view, slot, other = self.panes[pane], self.state.slots[pane], 1 - side
-        parts, partner = [], None
+        query, epipolar, partner = "", "", None
         found = self.state.query(x, y, side, pane)
         if found is not None:
             sim, best = found
             view.show_query(x, y, sim, best, side)
             partner = best
-            parts.append(f"Query ({x:.0f}, {y:.0f}) in image {side} → nearest neighbour ({best[0]:.0f}, {best[1]:.0f}) "
-                         f"in image {other}, similarity {float(sim.max()):.3f}")
+            query = (f"Query ({x:.0f}, {y:.0f}) in image {side} → nearest neighbour ({best[0]:.0f}, {best[1]:.0f}) "
+                     f"in image {other}, similarity {float(sim.max()):.3f}")
         F = _fundamental(slot.geometry)
-        epipolar = ""
         if F is not None:
             if view.selected >= 0:  # the click picked a match: the line of its own point, and its partner
                 m = slot.result.matches
@@ -183,13 +188,11 @@ class ViewerWidget(QtWidgets.QWidget):
             epipolar = f"epipolar line of {whose} drawn in image {other}"
             if partner is not None:
                 epipolar += f": {'its partner' if view.selected >= 0 else 'the nearest neighbour'} lies {line_distance(line, partner):.1f} px from it"
-            parts.append(epipolar)
-        if not parts:
+        if not (query or epipolar):
             self.notice.emit("Match the pair with UCN first (click-to-query uses its features), "
                              "or estimate a fundamental matrix to see epipolar lines.")
             return False
-        self._epipolar_text = epipolar if pane == 0 else ""
-        self._query_text = " · ".join(parts)
+        self._click_query, self._click_epipolar, self._click_pane = query, epipolar, pane
         self.info.setText(self._query_text)
         return True
 
