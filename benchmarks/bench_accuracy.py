@@ -78,6 +78,7 @@ def main() -> None:
     p.add_argument("--reciprocity", type=float, default=None, help="default: the model card's")
     p.add_argument("--stability", type=float, default=None, help="default: the model card's")
     p.add_argument("--no-baselines", action="store_true", help="UCN rows only")
+    p.add_argument("--device", default="cpu", help="where UCN runs (cpu, cuda); the baselines always run on the CPU")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     args = p.parse_args()
@@ -93,6 +94,7 @@ def main() -> None:
     methods: dict[str, Matcher] = {}
     for w in args.weights:
         loaded = load_model(resolve(w, download_if_missing=True))
+        loaded.model.to(args.device)
         f = default_filters(loaded.card)
         if args.reciprocity is not None:
             f.reciprocity = args.reciprocity
@@ -101,7 +103,7 @@ def main() -> None:
         label = w if len(args.weights) > 1 else "UCN"
         if options != MatchOptions():
             label += f" ({queries})"
-        filtered, raw = ucn_matchers(loaded.model, [f, None], options=options)  # one matching run per pair for both rows
+        filtered, raw = ucn_matchers(loaded.model, [f, None], device=args.device, options=options)  # one matching run per pair for both rows
         methods[f"{label}, reciprocity <= {f.reciprocity:g} px, stability <= {f.stability:g} px"] = filtered
         methods[f"{label}, raw nearest neighbours"] = raw
     if not args.no_baselines:

@@ -8,9 +8,9 @@ import torch
 from ucn_gui.core.filters import FilterSettings, apply_filters, filter_mask, ransac_mask
 from ucn_gui.core.image import load_image, prepare_image, read_rgb
 from ucn_gui.core.keypoints import grid_points, read_points_file, sift_points
-from ucn_gui.core.matching import Cancelled, MatchOptions, PairFeatures, match, match_images, similarity_map
+from ucn_gui.core.matching import Cancelled, MatchOptions, PairFeatures, match, match_images, prefetch_query_points, similarity_map
 from ucn_gui.core.model import build_model
-from ucn_gui.core.nn import descriptor_distance, nearest_neighbors
+from ucn_gui.core.nn import _search_dense, descriptor_distance, nearest_neighbors
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -31,6 +31,22 @@ def test_nn_equals_brute_force(device, num_q, num_db, c, db_block):
         s, i = nearest_neighbors(q, db, k=k, db_block=db_block)
         assert torch.equal(i, ref_i[:, :k])
         assert torch.allclose(s, ref_s[:, :k], atol=1e-5)
+
+
+@pytest.mark.parametrize("num_q,num_db,query_block", [(700, 5000, 300), (3, 2, None), (64, 1300, 7)])
+def test_gpu_search_form_equals_brute_force_on_any_device(num_q, num_db, query_block):
+    # The CUDA path (two maxima instead of topk) is plain tensor code: check it here on the CPU too.
+    q, db = _unit(num_q, 16, 3), _unit(num_db, 16, 4)
+    q = torch.cat((q, db[:2]))  # these queries' best row is duplicated below: an exact tie
+    db = torch.cat((db, db[:2]))
+    ref_s, _ = (q @ db.t()).topk(2, dim=1)
+    for k in (1, 2):
+        s, i = _search_dense(q, db, k, query_block, None)
+        assert torch.allclose(s, ref_s[:, :k], atol=1e-6)
+        assert torch.allclose((q[:, None, :] * db[i]).sum(-1), s, atol=1e-6)  # the rows returned score what is returned
+    assert (i[:, 0] != i[:, 1]).all()
+    tied = i[-2:].sort(dim=1).values  # the tie's two rows are the top-2, each once
+    assert tied.tolist() == [[0, num_db], [1, num_db + 1]]
 
 
 BF16_COARSE_CASES = [(700, 5000, 32, 512), (3, 1, 8, 512), (50, 1300, 64, 100), (2500, 777, 16, 64), (300, 4100, 32, 512)]
@@ -174,6 +190,18 @@ def test_stability_all8_is_worst_of_neighbours(shifted_pair, shift_matches):
     assert np.all(ms8.stability_error >= ms.stability_error - 1e-5)
     again = match(pair, MatchOptions(keypoints="grid", grid_stride=6))
     assert np.array_equal(again.stability_error, ms.stability_error), "seeded: results repeat"
+
+
+def test_sift_points_detected_ahead_on_a_gpu_give_the_same_matches(shift_matches):
+    pair, ms = shift_matches
+    options = MatchOptions(keypoints="sift", max_keypoints=300)
+    assert prefetch_query_points(pair.image0, options, "cpu") is None  # a CPU has no idle cores to overlap with
+    assert prefetch_query_points(pair.image0, MatchOptions(keypoints="grid"), "cuda") is None  # nothing to detect
+    ahead = prefetch_query_points(pair.image0, options, "cuda")  # no GPU needed: only the device type decides
+    assert np.array_equal(ahead.result(), sift_points(pair.image0.gray, 300))
+    serial, overlapped = match(pair, options), match(pair, options, prefetched=ahead)
+    assert len(serial) > 50
+    assert np.array_equal(serial.keypoints0, overlapped.keypoints0) and np.array_equal(serial.keypoints1, overlapped.keypoints1)
 
 
 def test_given_points_in_order_and_original_pixels(terrace_pair, tiny_model_file):

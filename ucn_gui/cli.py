@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.filters import apply_filters
     from .core.image import DISPLAY_SIDE, ImageLoadError, check_min_size, load_image
     from .core.keypoints import QueryPointsError, check_query_points, read_points_file
-    from .core.matching import MatchOptions, PairFeatures, match
+    from .core.matching import MatchOptions, match_images
     from .core.zoo import DownloadError, ModelNotFound
 
     parser = build_parser()
@@ -178,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"model card of {weights}: default_filters: {exc}")
     t = time.perf_counter()
     try:
-        pair = PairFeatures.compute(loaded.model, img0, img1, device, precision=precision)
-        matches = match(pair, options, points0)
+        _, matches = match_images(loaded.model, img0, img1, options, device, points0, precision=precision)
     except (ModelOutputError, QueryPointsError) as exc:
         return _fail(str(exc))
     t_filter = time.perf_counter()

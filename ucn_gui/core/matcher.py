@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .image import Photo, scale_pixels
-from .matching import MatchSet, PairFeatures, ProgressFn, match
+from .matching import MatchSet, PairFeatures, ProgressFn, match, match_images
 from .reference_matchers import match_reference
 from .settings import MatchOptions
 
@@ -55,12 +55,13 @@ class Matcher:
         # Photos by identity, not equality: a newly opened photo always means new features.
         key = (photo0, photo1, max_side, str(device), precision)
         reused = self._pair is not None and _same_key(key, self._key)
-        if not reused:
-            self.forget()
-            img0, img1 = photo0.for_network(max_side), photo1.for_network(max_side)
-            self._pair = PairFeatures.compute(self.model, img0, img1, device, progress, cancel, precision)
-            self._key = key
-        return MatchRun(self._pair, match(self._pair, options, None, progress, cancel), reused)
+        if reused:
+            return MatchRun(self._pair, match(self._pair, options, None, progress, cancel), True)
+        self.forget()
+        img0, img1 = photo0.for_network(max_side), photo1.for_network(max_side)
+        self._pair, matches = match_images(self.model, img0, img1, options, device, None, progress, cancel, precision)
+        self._key = key
+        return MatchRun(self._pair, matches, False)
 
     def forget(self) -> None:
         """Drop the cached features (e.g. to free GPU memory)."""

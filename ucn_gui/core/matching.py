@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -158,17 +159,44 @@ def query_points(pair: PairFeatures, options: MatchOptions, cancel: Callable[[],
     raise ValueError(f"unknown keypoint mode {options.keypoints!r} (sift, grid or all)")
 
 
+_query_pool: ThreadPoolExecutor | None = None
+
+
+def prefetch_query_points(
+    image0: LoadedImage,
+    options: MatchOptions,
+    device: torch.device | str,
+    points0: np.ndarray | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Future | None:
+    """Start image 0's SIFT detection on a CPU thread, to run while a GPU computes the features.
+
+    Returns a future of :func:`query_points`' result for :func:`match`'s ``prefetched``, or
+    None where there is nothing to overlap: given points, grid or every-pixel queries (no
+    work), or a CPU device (detection and network would share the same cores).
+    """
+    global _query_pool
+    if points0 is not None or options.keypoints != "sift" or torch.device(device).type == "cpu":
+        return None
+    if _query_pool is None:
+        _query_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ucn-query-points")
+    return _query_pool.submit(sift_points, image0.gray, options.max_keypoints, cancel=cancel)
+
+
 def match(
     pair: PairFeatures,
     options: MatchOptions | None = None,
     points0: np.ndarray | None = None,
     progress: ProgressFn | None = None,
     cancel: Callable[[], bool] | None = None,
+    prefetched: Future | None = None,
 ) -> MatchSet:
     """Match query points of image 0 to all pixels of image 1 and score each match.
 
     points0: optional N x 2 (x, y) in ORIGINAL pixels of image 0; matched in that
-    order and reported unchanged. Otherwise options.keypoints chooses them.
+    order and reported unchanged. Otherwise options.keypoints chooses them, or
+    ``prefetched`` (from :func:`prefetch_query_points` with the same options) holds them
+    already; then the 'keypoints' time is only the wait for it.
     """
     options = options or MatchOptions()
     points0 = None if points0 is None else check_query_points(points0, *pair.image0.original_size)[0]  # never clamp silently
@@ -180,7 +208,7 @@ def match(
     t = time.perf_counter()
     _report(progress, cancel, "query points", 0.62)
     if points0 is None:
-        net_pts = query_points(pair, options, cancel)
+        net_pts = prefetched.result() if prefetched is not None else query_points(pair, options, cancel)
         reported0 = img0.to_original(net_pts)
     else:
         reported0 = np.asarray(points0, dtype=np.float32).reshape(-1, 2)
@@ -344,10 +372,13 @@ def match_images(
     """Features for both images, then :func:`match`. The one-call API for scripts.
 
     precision: auto | fp32 | bf16 | fp16 for the network ('auto': bf16 where the hardware
-    runs it natively); the search is exact in every case.
+    runs it natively); the search is exact in every case. On a GPU, image 0's SIFT points
+    are detected on a CPU thread meanwhile (:func:`prefetch_query_points`).
     """
+    options = options or MatchOptions()
+    pending = prefetch_query_points(image0, options, device, points0, cancel)
     pair = PairFeatures.compute(model, image0, image1, device, progress, cancel, precision)
-    return pair, match(pair, options, points0, progress, cancel)
+    return pair, match(pair, options, points0, progress, cancel, prefetched=pending)
 
 
 __all__ = [
@@ -357,5 +388,6 @@ __all__ = [
     "PairFeatures",
     "match",
     "match_images",
+    "prefetch_query_points",
     "similarity_map",
 ]
