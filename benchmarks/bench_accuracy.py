@@ -78,6 +78,9 @@ def main() -> None:
     p.add_argument("--reciprocity", type=float, default=None, help="default: the model card's")
     p.add_argument("--stability", type=float, default=None, help="default: the model card's")
     p.add_argument("--no-baselines", action="store_true", help="UCN rows only")
+    p.add_argument("--align", action="store_true",
+                   help="UCN with the alignment pass (ucn-match --align): image 1 warped by a homography fitted to the "
+                        "first pass's kept matches, matched again, the pass keeping more returned")
     p.add_argument("--device", default="cpu", help="where UCN runs (cpu, cuda); the baselines always run on the CPU")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
@@ -103,7 +106,9 @@ def main() -> None:
         label = w if len(args.weights) > 1 else "UCN"
         if options != MatchOptions():
             label += f" ({queries})"
-        filtered, raw = ucn_matchers(loaded.model, [f, None], device=args.device, options=options)  # one matching run per pair for both rows
+        if args.align:
+            label += " + alignment pass"
+        filtered, raw = ucn_matchers(loaded.model, [f, None], device=args.device, options=options, align=f if args.align else None)  # one matching run per pair for both rows
         methods[f"{label}, reciprocity <= {f.reciprocity:g} px, stability <= {f.stability:g} px"] = filtered
         methods[f"{label}, raw nearest neighbours"] = raw
     if not args.no_baselines:

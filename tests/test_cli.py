@@ -137,3 +137,34 @@ def test_cli_thresholds_default_to_the_model_card(tmp_path, terrace_pair):
                  "--reciprocity", "3", "--max-ratio", "-1"]) == 0
     s = load_matches(out)["settings"]
     assert s["filter_reciprocity"] == 3.0 and s["filter_max_ratio"] is None and s["filter_stability"] == card["stability"]
+
+
+def test_cli_align_keeps_more_matches_on_a_turned_photo_and_records_the_warp(tmp_path, sample_pair, capsys):
+    import cv2
+
+    rgb = cv2.imread(str(sample_pair[0]))
+    rgb = cv2.resize(rgb, (480, round(480 * rgb.shape[0] / rgb.shape[1])), interpolation=cv2.INTER_AREA)
+    h, w = rgb.shape[:2]
+    H = np.vstack([cv2.getRotationMatrix2D((w / 2, h / 2), 30, 1.2), [0, 0, 1]])  # image 0 -> image 1
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    cv2.imwrite(str(a), rgb)
+    cv2.imwrite(str(b), cv2.warpPerspective(rgb, H, (w, h)))
+    base = [str(a), str(b), "--max-keypoints", "1000"]
+    assert main([*base, "-o", str(tmp_path / "one.json"), "-q"]) == 0
+    assert main([*base, "-o", str(tmp_path / "two.json"), "--align"]) == 0
+    assert "Alignment: aligned pass used" in capsys.readouterr().out
+    one, two = load_matches(tmp_path / "one.json"), load_matches(tmp_path / "two.json")
+    assert "alignment" not in one["settings"]
+    fitted = np.array(two["settings"]["alignment_homography"])  # image 1 -> image 0
+    centre = np.float64([[[w / 2, h / 2], [w / 3, h / 3]]])
+    assert np.abs(cv2.perspectiveTransform(centre, fitted) - cv2.perspectiveTransform(centre, np.linalg.inv(H))).max() < 3
+    def correct(m):
+        truth = cv2.perspectiveTransform(np.asarray(m["keypoints0"])[np.asarray(m["mask"], bool)][None].astype(np.float64), H)[0]
+        return int((np.linalg.norm(np.asarray(m["keypoints1"])[np.asarray(m["mask"], bool)] - truth, axis=1) < 3).sum())
+    assert correct(two) >= 3 * max(correct(one), 30)
+
+
+def test_cli_align_is_refused_for_batches_with_a_reason(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--pairs", "exhaustive", "--image-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--align"])
+    assert exc.value.code == 2 and "--align works on two images" in capsys.readouterr().err

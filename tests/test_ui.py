@@ -221,6 +221,18 @@ def test_compute_setting_starts_a_run_reusing_features(matched, qtbot):
     assert len(matched.state.result.matches) == len(range(0, 320, 8)) * len(range(0, round(h * 320 / w), 8))
 
 
+def test_align_checkbox_runs_the_alignment_pass_and_says_what_it_found(matched, qtbot):
+    with qtbot.waitSignal(matched.result_shown, timeout=RUN_TIMEOUT_MS):
+        matched.compute_panel.align.setChecked(True)
+    result = matched.state.result
+    assert matched.compute_panel.settings().align and result.reused_features  # image 0's features were kept
+    assert result.alignment is not None and result.alignment.kept_first > 0
+    assert result.alignment.summary() in matched.statusBar().currentMessage()
+    with qtbot.waitSignal(matched.result_shown, timeout=RUN_TIMEOUT_MS):
+        matched.compute_panel.align.setChecked(False)
+    assert matched.state.result.alignment is None and "Alignment" not in matched.statusBar().currentMessage()
+
+
 def test_cancel_stops_the_run_and_shows_nothing(qtbot, window, model_path):
     assert window.models.load_file(model_path)
     shown = []
@@ -388,7 +400,7 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
     first.models.load_file(model_path)  # first: a newly chosen model brings its own thresholds
     first.filter_panel.reciprocity.slider.setValue(2.5)
     first.filter_panel.stability.check.setChecked(False)
-    first.compute_panel.set_settings(ComputeSettings("cpu", 512, "fp32", MatchOptions(keypoints="grid", grid_stride=16)))
+    first.compute_panel.set_settings(ComputeSettings("cpu", 512, "fp32", MatchOptions(keypoints="grid", grid_stride=16), align=True))
     opened(qtbot, first, lambda: first.set_pair(IMG0, IMG1))
     first.close()
 
@@ -397,7 +409,7 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
     s = second.filter_panel.settings()
     assert s.reciprocity == pytest.approx(2.5) and s.stability is None
     assert second.compute_panel.settings().max_side == 512 and second.compute_panel.settings().options.grid_stride == 16
-    assert second.compute_panel.settings().precision == "fp32"
+    assert second.compute_panel.settings().precision == "fp32" and second.compute_panel.settings().align
     assert second.prefs.recent_pairs()[0] == [str(IMG0.resolve()), str(IMG1.resolve())]
     second.start([str(IMG0), str(IMG1)])
     assert second.state.model is not None and second.state.model.path in (model_path.resolve(), model_path)

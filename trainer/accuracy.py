@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ucn_gui import FilterSettings, MatchOptions, MatchSet, filter_mask, match_images, prepare_image, read_rgb, shrink_to_max_side
+from ucn_gui.core.alignment import match_aligned
 from ucn_gui.core.reference_matchers import match_classical, match_xfeat, xfeat_available
 
 from .datasets.posed import Camera, Scene, fundamental_matrix, symmetric_epipolar_px
@@ -116,19 +117,23 @@ Matcher = Callable[[EvalPair], tuple[np.ndarray, np.ndarray]]  # -> (N x 2 in im
 
 def ucn_matchers(
     model: torch.nn.Module, filters: Sequence[FilterSettings | None], max_side: int = 640, max_keypoints: int = 2000,
-    device: torch.device | str = "cpu", options: MatchOptions | None = None,
+    device: torch.device | str = "cpu", options: MatchOptions | None = None, align: FilterSettings | None = None,
 ) -> list[Matcher]:
     """The product's pipeline (query points, dense forward search, cycle tests), one matcher per
     entry of ``filters`` (None: raw candidates). The matchers share one matching run per pair: asked
     about the same pair in turn, only the first computes; the rest re-mask its candidates.
-    ``options`` (default: up to ``max_keypoints`` SIFT query points, as the app) picks the query points."""
+    ``options`` (default: up to ``max_keypoints`` SIFT query points, as the app) picks the query points;
+    ``align``: run the alignment pass too (``core.alignment``), trusting the matches these thresholds keep."""
     options = options or MatchOptions(max_keypoints=max_keypoints)
     last: dict = {}  # the pair matched last and its MatchSet (held, so identity is safe)
 
     def candidates(pair: EvalPair) -> MatchSet:
         if last.get("pair") is not pair:
             im0, im1 = prepare_image(pair.img0, max_side), prepare_image(pair.img1, max_side)
-            _, ms = match_images(model, im0, im1, options, device=device)
+            if align is None:
+                _, ms = match_images(model, im0, im1, options, device=device)
+            else:
+                _, ms, _ = match_aligned(model, im0, im1, options, align, device)
             last.update(pair=pair, matches=ms)
         return last["matches"]
 

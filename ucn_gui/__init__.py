@@ -33,6 +33,7 @@ _PUBLIC = {
     # matching
     "match_images": "matching", "match": "matching", "similarity_map": "matching",
     "PairFeatures": "matching", "MatchSet": "matching", "Matcher": "matcher",
+    "match_aligned": "alignment", "Alignment": "alignment",
     "MatchOptions": "settings", "FilterSettings": "settings", "ComputeSettings": "settings",
     # filters
     "apply_filters": "filters", "filter_mask": "filters", "ransac_mask": "filters", "default_filters": "filters",
@@ -43,6 +44,7 @@ _PUBLIC = {
 __all__ = ["DIST_NAME", "package_version", *_PUBLIC]
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__ imports on demand
+    from .core.alignment import Alignment, match_aligned  # noqa: F401
     from .core.checkpoint import CheckpointError, LoadedModel, load_model, save_model  # noqa: F401
     from .core.drawing import draw_matches, save_picture  # noqa: F401
     from .core.filters import apply_filters, default_filters, filter_mask, ransac_mask  # noqa: F401

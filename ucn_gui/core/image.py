@@ -104,6 +104,11 @@ class LoadedImage:
         out[:, 1] = (out[:, 1] + 0.5) / sy - 0.5
         return out
 
+    def network_map(self, values: np.ndarray) -> np.ndarray:
+        """A map over this copy's pixels (h x w) as it lies over the photo: the same map here;
+        a copy warped into another frame (core.alignment) warps it back."""
+        return values
+
 
 @dataclass(eq=False)  # compared by identity: a new Photo object is a new photo, even from the same file
 class Photo:

@@ -3,6 +3,8 @@
     matcher = Matcher(loaded.model)
     run = matcher.match(photo0, photo1, max_side=640, options=MatchOptions(), device="cpu")
     run.matches, run.reused          # reused: the same pair again, no forward pass
+    run = matcher.match(photo0, photo1, 640, MatchOptions(), "cpu", align=trust)   # + the alignment pass
+    run.alignment.summary()
 
 The window's worker owns one per model: a run that only changes the query points
 (MatchOptions) costs a search, not a forward pass. Photos become network copies
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .alignment import Alignment, match_aligned
+from .filters import FilterSettings
 from .image import Photo, scale_pixels
 from .matching import MatchSet, PairFeatures, ProgressFn, match, match_images
 from .reference_matchers import match_reference
@@ -29,9 +33,10 @@ from .settings import MatchOptions
 
 @dataclass
 class MatchRun:
-    pair: PairFeatures  # descriptors of both photos (kept for click-to-query)
+    pair: PairFeatures  # descriptors of both photos (kept for click-to-query; image 1 warped when aligned)
     matches: MatchSet
     reused: bool  # features came from the cache
+    alignment: Alignment | None = None  # what the alignment pass found (None: not asked for)
 
 
 class Matcher:
@@ -50,18 +55,29 @@ class Matcher:
         precision: str = "auto",
         progress: ProgressFn | None = None,
         cancel: Callable[[], bool] | None = None,
+        align: FilterSettings | None = None,
     ) -> MatchRun:
-        """Features (from the cache when the photos, size, device and precision are the same), then :func:`match`."""
+        """Features (from the cache when the photos, size, device and precision are the same), then :func:`match`.
+
+        align: match again with image 1 warped into image 0's frame (core.alignment), fitting the
+        warp to the matches these thresholds keep; None: one pass. The cache holds the first
+        pass's features, so changing the options costs the aligned forward pass again.
+        """
         # Photos by identity, not equality: a newly opened photo always means new features.
         key = (photo0, photo1, max_side, str(device), precision)
         reused = self._pair is not None and _same_key(key, self._key)
         if reused:
-            return MatchRun(self._pair, match(self._pair, options, None, progress, cancel), True)
-        self.forget()
-        img0, img1 = photo0.for_network(max_side), photo1.for_network(max_side)
-        self._pair, matches = match_images(self.model, img0, img1, options, device, None, progress, cancel, precision)
-        self._key = key
-        return MatchRun(self._pair, matches, False)
+            first = self._pair, match(self._pair, options, None, progress, cancel)
+        else:
+            self.forget()
+            img0, img1 = photo0.for_network(max_side), photo1.for_network(max_side)
+            first = match_images(self.model, img0, img1, options, device, None, progress, cancel, precision)
+            self._pair, self._key = first[0], key
+        if align is None:
+            return MatchRun(*first, reused)
+        pair, matches, alignment = match_aligned(self.model, first[0].image0, first[0].image1, options, align, device,
+                                                 progress, cancel, precision, first=first)
+        return MatchRun(pair, matches, reused, alignment)
 
     def forget(self) -> None:
         """Drop the cached features (e.g. to free GPU memory)."""

@@ -121,6 +121,15 @@ class PairFeatures:
             timings[f"features{i}"] = time.perf_counter() - t
         return cls(image0, image1, descs[0], descs[1], timings, precision)
 
+    def with_image1(self, model: torch.nn.Module, image1: LoadedImage, cancel: Callable[[], bool] | None = None) -> PairFeatures:
+        """The same image 0 (its descriptors reused) with another image 1, on the same device and
+        in the same precision; timings gain 'features1_again'."""
+        t = time.perf_counter()
+        desc1 = extract_features(model, image1, self.desc0.device, cancel, self.precision)
+        _sync(desc1)
+        timings = {**self.timings, "features1_again": time.perf_counter() - t}
+        return PairFeatures(self.image0, image1, self.desc0, desc1, timings, self.precision)
+
     # Row-major copies, made once per pair: the search reads database rows, and a
     # transposed view of C x H x W makes every block product and gather strided.
     # Descriptors computed in channels-last are already laid out this way (no copy).
@@ -320,7 +329,7 @@ def similarity_map(pair: PairFeatures, x: float, y: float, side: int = 0) -> tup
     best = int(sim.argmax())
     w_dst = dst.size[0]
     best_xy = dst.to_original(np.array([[best % w_dst, best // w_dst]], np.float32))[0]
-    return sim.float().cpu().numpy(), (float(best_xy[0]), float(best_xy[1]))
+    return dst.network_map(sim.float().cpu().numpy()), (float(best_xy[0]), float(best_xy[1]))
 
 
 def _to_pixel(xy: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -75,3 +75,4 @@ class ComputeSettings:
     options: MatchOptions = field(default_factory=MatchOptions)
     matcher: str = "UCN"  # one of MATCHERS: what the main pane (A) shows
     compare: str | None = None  # a second matcher shown beside it (B), or None
+    align: bool = False  # UCN: match again with image 1 warped by a homography fitted to the kept matches (core.alignment)

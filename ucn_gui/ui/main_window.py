@@ -46,7 +46,8 @@ def _run_summary(result: MatchResult) -> str:
     if result.matcher != "UCN":
         return f"{result.matcher}: {len(result.matches):,} matches in {result.seconds:.2f} s"
     how = "features reused" if result.reused_features else f"on {result.device}, {result.precision}"
-    return f"Matched {len(result.matches):,} candidates in {result.seconds:.2f} s ({how})."
+    aligned = f" {result.alignment.summary()}." if result.alignment is not None else ""
+    return f"Matched {len(result.matches):,} candidates in {result.seconds:.2f} s ({how}).{aligned}"
 
 
 class MainWindow(QtWidgets.QMainWindow):

@@ -103,7 +103,8 @@ class Preferences:
                                              s.value("precision", default.precision, type=str),
                                              self._json("match_options", MatchOptions),
                                              s.value("matcher", default.matcher, type=str),
-                                             s.value("compare", "", type=str) or None))
+                                             s.value("compare", "", type=str) or None,
+                                             align=s.value("align", default.align, type=bool)))
         for key, action in toggles.items():
             action.setChecked(s.value(key, VIEW_TOGGLES[key], type=bool))
 
@@ -126,6 +127,7 @@ class Preferences:
         s.setValue("precision", chosen.precision)
         s.setValue("matcher", chosen.matcher)
         s.setValue("compare", chosen.compare or "")
+        s.setValue("align", chosen.align)
         if keep_max_side or (chosen.max_side or 0) <= EXTREME_MAX_SIDE:
             s.setValue("max_side", chosen.max_side)
         for key, action in toggles.items():

@@ -26,8 +26,10 @@ import torch
 from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore
 
+from ucn_gui.core.alignment import Alignment
 from ucn_gui.core.checkpoint import LoadedModel
 from ucn_gui.core.devices import DeviceNameError, choose_device
+from ucn_gui.core.filters import default_filters
 from ucn_gui.core.image import Photo
 from ucn_gui.core.matcher import Matcher, MatchRun, reference_matches
 from ucn_gui.core.matching import Cancelled, MatchSet, PairFeatures
@@ -66,6 +68,7 @@ class MatchResult:
     precision: str = "fp32"  # what the network ran in
     matcher: str = "UCN"  # or SIFT, ORB, AKAZE, XFeat (core.reference_matchers)
     compare: MatchResult | None = None  # the second matcher's result on the same pair, when one was chosen
+    alignment: Alignment | None = None  # UCN with the alignment pass: what it found
 
 
 def _is_cuda_oom(exc: BaseException) -> bool:
@@ -163,7 +166,8 @@ class MatchWorker(QtCore.QObject):
             self.notice.emit(rid, "The GPU ran out of memory; this pair was matched on the CPU instead.")
             device = "cpu"
             run = self._run_on(request, device, stop)
-        return MatchResult(rid, run.pair, run.matches, device, time.perf_counter() - start, run.reused, run.pair.precision)
+        return MatchResult(rid, run.pair, run.matches, device, time.perf_counter() - start, run.reused, run.pair.precision,
+                           alignment=run.alignment)
 
     def _run_on(self, request: MatchRequest, device: str, stop: threading.Event) -> MatchRun:
         progress = lambda stage, fraction: self.progress.emit(request.request_id, stage, fraction)  # noqa: E731
@@ -176,8 +180,9 @@ class MatchWorker(QtCore.QObject):
             raise RuntimeError("UCN needs a model: choose a weights file first")
         if self._matcher is None or self._matcher.model is not request.model.model:
             self._matcher = Matcher(request.model.model)
+        trust = default_filters(request.model.card) if compute.align else None  # the model's own defaults fit the warp
         return self._matcher.match(request.image0, request.image1, compute.max_side, compute.options, device, precision,
-                                   progress, stop.is_set)
+                                   progress, stop.is_set, align=trust)
 
 
 class MatchRunner(QtCore.QObject):

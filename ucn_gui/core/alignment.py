@@ -1,0 +1,191 @@
+"""Align and match again: a second pass with image 1 warped into image 0's frame.
+
+    pair, matches, alignment = match_aligned(model, image0, image1, MatchOptions(), trust=FilterSettings(...))
+    alignment.used          # True when the second pass kept more matches and was returned
+    alignment.homography    # 3 x 3, image 1 original pixels -> image 0 original pixels
+
+The network is not invariant to rotation, zoom or perspective: on the benchmark's strongest
+synthetic warps (up to 45 degrees, zoom 0.6-1.6) the bundled model keeps 87 correct matches per
+pair where SIFT keeps 654. The matches it does keep are mostly right, though, enough for RANSAC
+to fit a homography. Warping image 1 by it turns the pair into a mild one, where the network is
+at its best; the second pass's targets are mapped back through the homography, so every
+coordinate still refers to the original photos and the cycle errors stay in image 0's pixels.
+A homography is only a rough warp of a 3D scene with parallax: the pass that keeps more
+matches at the ``trust`` thresholds is returned, which on such pairs is often the first.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from .filters import FilterSettings, filter_mask
+from .image import LoadedImage
+from .matching import MatchOptions, MatchSet, PairFeatures, ProgressFn, match, match_images
+
+MIN_INLIERS = 8  # fewer is too likely a wrong fit; a wrong one costs a pass, not matches (the first pass then wins)
+RANSAC_PX = 4.0  # inlier threshold of the fit, pixels of image 0 at the network's resolution
+VALID_MARGIN = 2  # px: matches this close to the warped image's edge are dropped (interpolated border)
+
+
+@dataclass(eq=False)
+class WarpedImage(LoadedImage):
+    """Image 1 warped into image 0's network frame. Its coordinates still map to image 1's
+    ORIGINAL pixels, so matching code treats it as any other network copy.
+
+    homography: 3 x 3, image 1 original pixels -> pixels of this copy.
+    source: image 1's own network copy (its frame is where maps over image 1 are shown).
+    valid: h x w bool, the pixels of this copy that image 1 covers.
+    """
+
+    homography: np.ndarray = field(default_factory=lambda: np.eye(3))
+    source: LoadedImage | None = None
+    valid: np.ndarray | None = None
+
+    def to_original(self, xy: np.ndarray) -> np.ndarray:
+        return _transform(np.linalg.inv(self.homography), xy)
+
+    def to_network(self, xy: np.ndarray) -> np.ndarray:
+        return _transform(self.homography, xy)
+
+    def network_map(self, values: np.ndarray) -> np.ndarray:
+        """A map over this copy's pixels, warped back into image 1's own network frame."""
+        assert self.source is not None
+        own_to_here = self.homography @ _network_to_original(self.source)
+        w, h = self.source.size
+        return cv2.warpPerspective(values, own_to_here, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=float(values.min(initial=0.0)))
+
+    def covers(self, xy: np.ndarray) -> np.ndarray:
+        """N bool: which points (original pixels of image 1) lie where the warped copy has image 1."""
+        assert self.valid is not None
+        p = np.round(self.to_network(xy)).astype(np.int64)
+        h, w = self.valid.shape
+        inside = (p[:, 0] >= 0) & (p[:, 1] >= 0) & (p[:, 0] < w) & (p[:, 1] < h)
+        out = np.zeros(len(p), bool)
+        out[inside] = self.valid[p[inside, 1], p[inside, 0]]
+        return out
+
+
+@dataclass
+class Alignment:
+    """What the alignment pass found. homography: image 1 -> image 0, original pixels (None: no fit)."""
+
+    homography: np.ndarray | None
+    inliers: int
+    kept_first: int  # matches kept at the trust thresholds by the first pass
+    kept_second: int  # ... and by the second (0 when it did not run)
+    used: bool  # the second pass was returned
+
+    @property
+    def rotation_deg(self) -> float:
+        """The homography's in-plane rotation at the image centre (rough: from its linear part)."""
+        if self.homography is None:
+            return 0.0
+        a = self.homography[:2, :2] / self.homography[2, 2]
+        return float(np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1])))
+
+    @property
+    def scale(self) -> float:
+        if self.homography is None:
+            return 1.0
+        a = self.homography[:2, :2] / self.homography[2, 2]
+        return float(np.sqrt(abs(np.linalg.det(a))))
+
+    def summary(self) -> str:
+        if self.homography is None:
+            return f"Alignment: no fit ({self.inliers} inliers of {self.kept_first} kept matches; {MIN_INLIERS} needed)"
+        which = "aligned pass used" if self.used else "first pass kept"
+        return (f"Alignment: {which} ({self.kept_first} -> {self.kept_second} kept; image 1 turned "
+                f"{self.rotation_deg:+.0f} deg, scaled {self.scale:.2f}x)")
+
+
+def fit_alignment(matches: MatchSet, keep: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """(homography image 1 -> image 0 in original pixels, or None; its RANSAC inliers) from the kept matches."""
+    k0, k1 = matches.keypoints0[keep], matches.keypoints1[keep]
+    if len(k0) < MIN_INLIERS:
+        return None, 0
+    H, inliers = cv2.findHomography(k1.astype(np.float64), k0.astype(np.float64), cv2.USAC_MAGSAC,
+                                    RANSAC_PX * matches.error_scale, maxIters=10_000, confidence=0.999)
+    count = 0 if inliers is None else int(inliers.sum())
+    if H is None or count < MIN_INLIERS or not _well_conditioned(H):
+        return None, count
+    return H, count
+
+
+def warp_image1(image0: LoadedImage, image1: LoadedImage, homography: np.ndarray) -> WarpedImage:
+    """Image 1's network copy warped by ``homography`` (image 1 -> image 0, original pixels)
+    into image 0's network frame. The network copy is warped (it is already anti-aliased at the
+    network's size); the border outside image 1 is mid-grey, the network's zero."""
+    here = np.linalg.inv(_network_to_original(image0)) @ homography  # image 1 original -> image 0 network
+    w0, h0 = image0.size
+    to_here = here @ _network_to_original(image1)
+    gray = cv2.warpPerspective(image1.gray, to_here, (w0, h0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    cover = cv2.warpPerspective(np.ones(image1.gray.shape, np.uint8), to_here, (w0, h0), flags=cv2.INTER_NEAREST)
+    cover = cv2.erode(cover, np.ones((2 * VALID_MARGIN + 1,) * 2, np.uint8))
+    return WarpedImage(path=image1.path, gray=gray.astype(np.float32), rgb=image1.rgb, scale=image1.scale,
+                       full_size=image1.full_size, homography=here, source=image1, valid=cover.astype(bool))
+
+
+def match_aligned(
+    model: torch.nn.Module,
+    image0: LoadedImage,
+    image1: LoadedImage,
+    options: MatchOptions | None = None,
+    trust: FilterSettings | None = None,
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+    cancel: Callable[[], bool] | None = None,
+    precision: str = "auto",
+    first: tuple[PairFeatures, MatchSet] | None = None,
+    points0: np.ndarray | None = None,
+) -> tuple[PairFeatures, MatchSet, Alignment]:
+    """:func:`match_images`, then the alignment pass (see the module's docstring).
+
+    trust: the thresholds whose kept matches fit the homography and decide which pass wins
+    (the model card's defaults are the natural choice). first: the first pass, when already
+    computed (its features are reused for image 0). points0: given query points (original
+    pixels of image 0), matched in both passes. Costs one more forward pass (image 1 warped)
+    and one more search.
+    """
+    options = options or MatchOptions()
+    trust = trust or FilterSettings()
+    pair, matches = first or match_images(model, image0, image1, options, device, points0, progress, cancel, precision)
+    kept_first = int(filter_mask(matches, trust).sum())
+    H, inliers = fit_alignment(matches, filter_mask(matches, trust))
+    if H is None:
+        return pair, matches, Alignment(None, inliers, kept_first, 0, False)
+    if progress is not None:
+        progress("features of image 1, aligned", 0.85)
+    warped = warp_image1(pair.image0, pair.image1, H)
+    second_pair = pair.with_image1(model, warped, cancel)
+    second = match(second_pair, options, points0, progress, cancel)
+    second = second.subset(warped.covers(second.keypoints1))
+    kept_second = int(filter_mask(second, trust).sum())
+    used = kept_second > kept_first
+    alignment = Alignment(H, inliers, kept_first, kept_second, used)
+    return (second_pair, second, alignment) if used else (pair, matches, alignment)
+
+
+def _network_to_original(image: LoadedImage) -> np.ndarray:
+    """3 x 3: network pixels -> original pixels of a plain network copy (pixel centres aligned)."""
+    sx, sy = image.scale
+    return np.array([[sx, 0, (sx - 1) / 2], [0, sy, (sy - 1) / 2], [0, 0, 1]], float)
+
+
+def _transform(M: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    pts = np.asarray(xy, np.float64).reshape(-1, 2)
+    if not len(pts):
+        return np.zeros((0, 2), np.float32)
+    return cv2.perspectiveTransform(pts[None], M)[0].astype(np.float32)
+
+
+def _well_conditioned(H: np.ndarray) -> bool:
+    """Not a collapse or a blow-up: the linear part scales areas by 1/16 to 16."""
+    if abs(H[2, 2]) < 1e-12:
+        return False
+    det = np.linalg.det(H[:2, :2] / H[2, 2])
+    return bool(np.isfinite(det) and 1 / 16 < det < 16)
