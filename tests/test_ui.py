@@ -50,7 +50,7 @@ def window(qtbot, settings, monkeypatch):
 
     monkeypatch.setattr(main_window.zoo, "default_model_path", lambda: None)  # no bundled default: the state this test wants
     win = main_window.MainWindow(settings=settings)
-    win.compute_panel.set_settings(ComputeSettings("cpu", 320, options=MatchOptions(max_keypoints=600)))
+    win.compute_panel.set_settings(ComputeSettings("cpu", 320, options=MatchOptions(max_keypoints=600), align=False))
     win.resize(1200, 700)
     qtbot.addWidget(win)
     win.show()
@@ -222,6 +222,7 @@ def test_compute_setting_starts_a_run_reusing_features(matched, qtbot):
 
 
 def test_align_checkbox_runs_the_alignment_pass_and_says_what_it_found(matched, qtbot):
+    assert ComputeSettings().align  # on by default in the window (the fixture turns it off for speed)
     with qtbot.waitSignal(matched.result_shown, timeout=RUN_TIMEOUT_MS):
         matched.compute_panel.align.setChecked(True)
     result = matched.state.result
@@ -400,7 +401,7 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
     first.models.load_file(model_path)  # first: a newly chosen model brings its own thresholds
     first.filter_panel.reciprocity.slider.setValue(2.5)
     first.filter_panel.stability.check.setChecked(False)
-    first.compute_panel.set_settings(ComputeSettings("cpu", 512, "fp32", MatchOptions(keypoints="grid", grid_stride=16), align=True))
+    first.compute_panel.set_settings(ComputeSettings("cpu", 512, "fp32", MatchOptions(keypoints="grid", grid_stride=16), align=False))
     opened(qtbot, first, lambda: first.set_pair(IMG0, IMG1))
     first.close()
 
@@ -409,7 +410,7 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
     s = second.filter_panel.settings()
     assert s.reciprocity == pytest.approx(2.5) and s.stability is None
     assert second.compute_panel.settings().max_side == 512 and second.compute_panel.settings().options.grid_stride == 16
-    assert second.compute_panel.settings().precision == "fp32" and second.compute_panel.settings().align
+    assert second.compute_panel.settings().precision == "fp32" and not second.compute_panel.settings().align
     assert second.prefs.recent_pairs()[0] == [str(IMG0.resolve()), str(IMG1.resolve())]
     second.start([str(IMG0), str(IMG1)])
     assert second.state.model is not None and second.state.model.path in (model_path.resolve(), model_path)
