@@ -45,7 +45,11 @@ def _correct(ms, keep, H, px=3.0):
 def test_the_aligned_pass_finds_many_more_correct_matches_on_a_turned_photo(bundled, turned_pair):
     img0, img1, H = turned_pair
     trust = default_filters(bundled.card)
-    pair, ms, al = match_aligned(bundled.model, img0, img1, OPTIONS, trust)
+    stages = []
+    pair, ms, al = match_aligned(bundled.model, img0, img1, OPTIONS, trust, progress=lambda s, f: stages.append((s, f)))
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0  # one bar over both passes, never backwards
+    assert "features of image 1, aligned" in [s for s, _ in stages]
     first = ms
     if al.used:
         _, first = match_images(bundled.model, img0, img1, OPTIONS)

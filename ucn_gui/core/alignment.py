@@ -29,6 +29,7 @@ from .matching import MatchOptions, MatchSet, PairFeatures, ProgressFn, match, m
 MIN_INLIERS = 8  # fewer is too likely a wrong fit; a wrong one costs a pass, not matches (the first pass then wins)
 RANSAC_PX = 4.0  # inlier threshold of the fit, pixels of image 0 at the network's resolution
 VALID_MARGIN = 2  # px: matches this close to the warped image's edge are dropped (interpolated border)
+FIRST_PASS_SHARE = 0.6  # of a run's progress bar (the second pass skips image 0's features)
 
 
 @dataclass(eq=False)
@@ -147,27 +148,37 @@ def match_aligned(
 
     trust: the thresholds whose kept matches fit the homography and decide which pass wins
     (the model card's defaults are the natural choice). first: the first pass, when already
-    computed (its features are reused for image 0). points0: given query points (original
+    computed (its features are reused for image 0; give it progress_range(progress, 0,
+    FIRST_PASS_SHARE) so that the bar never runs backwards). points0: given query points (original
     pixels of image 0), matched in both passes. Costs one more forward pass (image 1 warped)
     and one more search.
     """
     options = options or MatchOptions()
     trust = trust or FilterSettings()
-    pair, matches = first or match_images(model, image0, image1, options, device, points0, progress, cancel, precision)
+    pair, matches = first or match_images(model, image0, image1, options, device, points0,
+                                          progress_range(progress, 0.0, FIRST_PASS_SHARE), cancel, precision)
     kept_first = int(filter_mask(matches, trust).sum())
     H, inliers = fit_alignment(matches, filter_mask(matches, trust))
     if H is None:
         return pair, matches, Alignment(None, inliers, kept_first, 0, False)
-    if progress is not None:
-        progress("features of image 1, aligned", 0.85)
+    second_progress = progress_range(progress, FIRST_PASS_SHARE, 1.0)
+    if second_progress is not None:
+        second_progress("features of image 1, aligned", 0.0)
     warped = warp_image1(pair.image0, pair.image1, H)
     second_pair = pair.with_image1(model, warped, cancel)
-    second = match(second_pair, options, points0, progress, cancel)
+    second = match(second_pair, options, points0, second_progress, cancel)
     second = second.subset(warped.covers(second.keypoints1))
     kept_second = int(filter_mask(second, trust).sum())
     used = kept_second > kept_first
     alignment = Alignment(H, inliers, kept_first, kept_second, used)
     return (second_pair, second, alignment) if used else (pair, matches, alignment)
+
+
+def progress_range(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
+    """``progress`` with a pass's fractions (0..1) mapped into [start, end] of the whole run."""
+    if progress is None:
+        return None
+    return lambda stage, fraction: progress(stage, start + (end - start) * fraction)
 
 
 def _network_to_original(image: LoadedImage) -> np.ndarray:

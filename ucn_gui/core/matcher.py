@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .alignment import Alignment, match_aligned
+from .alignment import FIRST_PASS_SHARE, Alignment, match_aligned, progress_range
 from .filters import FilterSettings
 from .image import Photo, scale_pixels
 from .matching import MatchSet, PairFeatures, ProgressFn, match, match_images
@@ -66,12 +66,13 @@ class Matcher:
         # Photos by identity, not equality: a newly opened photo always means new features.
         key = (photo0, photo1, max_side, str(device), precision)
         reused = self._pair is not None and _same_key(key, self._key)
+        first_progress = progress if align is None else progress_range(progress, 0.0, FIRST_PASS_SHARE)
         if reused:
-            first = self._pair, match(self._pair, options, None, progress, cancel)
+            first = self._pair, match(self._pair, options, None, first_progress, cancel)
         else:
             self.forget()
             img0, img1 = photo0.for_network(max_side), photo1.for_network(max_side)
-            first = match_images(self.model, img0, img1, options, device, None, progress, cancel, precision)
+            first = match_images(self.model, img0, img1, options, device, None, first_progress, cancel, precision)
             self._pair, self._key = first[0], key
         if align is None:
             return MatchRun(*first, reused)
