@@ -8,6 +8,11 @@
 #                                                         # stays under the device tool's 64 MiB (640 px: 50 MB)
 #   bash trainer/gpu_train.sh [extra trainer flags]         # on the GPU machine (carry .gpudata)
 #
+# Without the estimated-geometry scenes the bundled model's own data fits at 640 px: pack without
+# .estdata, drop the three validation scenes from the pack (the repository has them in
+# benchmarks/data/posed_val) and re-encode at JPEG quality 84 (36 MB), then
+#   DATA=.gpudata640 bash trainer/gpu_train.sh --posed_dir .gpudata640/posed benchmarks/data/posed_val
+#
 # Results go to runs/gpu; the files worth keeping are copied to $OUT (when set) every
 # 20 s, so a run cut off by a time limit still returns its best model so far.
 set -uo pipefail
