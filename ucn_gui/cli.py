@@ -200,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         tm = matches.timings
         print(f"timing: decode {t_decode:.3f} s, model {t_model:.3f} s, features {tm['features0'] + tm['features1'] + tm.get('features1_again', 0.0):.3f} s, "
               f"query points {tm['keypoints']:.3f} s, search {tm['forward']:.3f} s, tests {tm['backward']:.3f} s, "
-              f"filters {t_end - t_filter:.3f} s, total {t_end - t0:.3f} s ({precision} on {device})", file=sys.stderr)
+              + (f"first pass's points, search and tests {tm['first_pass_matching']:.3f} s, " if "first_pass_matching" in tm else "")
+              + f"filters {t_end - t_filter:.3f} s, total {t_end - t0:.3f} s ({precision} on {device})", file=sys.stderr)
     settings = {
         "image0": str(args.image0), "image1": str(args.image1), "weights": str(weights),
         "architecture": loaded.arch, "n_out": loaded.n_out, "device": str(device), "precision": precision,

@@ -168,6 +168,8 @@ def match_aligned(
     second_pair = pair.with_image1(model, warped, cancel)
     second = match(second_pair, options, points0, second_progress, cancel)
     second = second.subset(warped.covers(second.keypoints1))
+    tm = matches.timings  # the first pass's query points and searches, so that stage times add up
+    second.timings["first_pass_matching"] = tm.get("keypoints", 0.0) + tm.get("forward", 0.0) + tm.get("backward", 0.0)
     kept_second = int(filter_mask(second, trust).sum())
     used = kept_second > kept_first
     alignment = Alignment(H, inliers, kept_first, kept_second, used)
