@@ -234,6 +234,31 @@ def test_align_checkbox_runs_the_alignment_pass_and_says_what_it_found(matched, 
     assert matched.state.result.alignment is None and "Alignment" not in matched.statusBar().currentMessage()
 
 
+def test_first_pass_is_drawn_while_the_alignment_pass_runs(qtbot, window, tmp_path):
+    import cv2
+
+    from ucn_gui.core.resources import models_dir
+
+    rgb = cv2.imread(str(ROOT / "resources/samples/DSC_0410.jpg"))
+    rgb = cv2.resize(rgb, (480, round(480 * rgb.shape[0] / rgb.shape[1])), interpolation=cv2.INTER_AREA)
+    h, w = rgb.shape[:2]
+    cv2.imwrite(str(tmp_path / "a.png"), rgb)
+    cv2.imwrite(str(tmp_path / "b.png"), cv2.warpAffine(rgb, cv2.getRotationMatrix2D((w / 2, h / 2), 30, 1.2), (w, h)))
+    window.compute_panel.set_settings(ComputeSettings("cpu", 480, options=MatchOptions(max_keypoints=1000), align=True))
+    assert window.models.load_file(models_dir() / "default.safetensors")
+    seen = []
+    window.runner.preview.connect(lambda r: seen.append(("preview", r, window.statusBar().currentMessage())))
+    window.result_shown.connect(lambda: seen.append(("final", window.state.result, "")))
+    with qtbot.waitSignal(window.result_shown, timeout=RUN_TIMEOUT_MS):
+        window.set_pair(tmp_path / "a.png", tmp_path / "b.png")
+    assert [kind for kind, *_ in seen] == ["preview", "final"]
+    first, final = seen[0][1], seen[1][1]
+    assert first.preview and first.alignment is None and not final.preview
+    assert "Matching again with image 1 aligned" in seen[0][2]  # the first pass was drawn, and said what follows
+    assert final.alignment.used and final.alignment.kept_first < final.alignment.kept_second
+    qtbot.waitUntil(lambda: "aligned pass used" in window.statusBar().currentMessage(), timeout=2000)
+
+
 def test_cancel_stops_the_run_and_shows_nothing(qtbot, window, model_path):
     assert window.models.load_file(model_path)
     shown = []

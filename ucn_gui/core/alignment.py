@@ -143,6 +143,7 @@ def match_aligned(
     precision: str = "auto",
     first: tuple[PairFeatures, MatchSet] | None = None,
     points0: np.ndarray | None = None,
+    before_second: Callable[[], None] | None = None,
 ) -> tuple[PairFeatures, MatchSet, Alignment]:
     """:func:`match_images`, then the alignment pass (see the module's docstring).
 
@@ -150,8 +151,9 @@ def match_aligned(
     (the model card's defaults are the natural choice). first: the first pass, when already
     computed (its features are reused for image 0; give it progress_range(progress, 0,
     FIRST_PASS_SHARE) so that the bar never runs backwards). points0: given query points (original
-    pixels of image 0), matched in both passes. Costs one more forward pass (image 1 warped)
-    and one more search.
+    pixels of image 0), matched in both passes. before_second: called once a warp is fitted,
+    before the second pass starts (the window shows the first pass meanwhile). Costs one more
+    forward pass (image 1 warped) and one more search.
     """
     options = options or MatchOptions()
     trust = trust or FilterSettings()
@@ -161,6 +163,8 @@ def match_aligned(
     H, inliers = fit_alignment(matches, filter_mask(matches, trust))
     if H is None:
         return pair, matches, Alignment(None, inliers, kept_first, 0, False)
+    if before_second is not None:
+        before_second()
     second_progress = progress_range(progress, FIRST_PASS_SHARE, 1.0)
     if second_progress is not None:
         second_progress("features of image 1, aligned", 0.0)

@@ -56,12 +56,14 @@ class Matcher:
         progress: ProgressFn | None = None,
         cancel: Callable[[], bool] | None = None,
         align: FilterSettings | None = None,
+        on_first_pass: Callable[[MatchRun], None] | None = None,
     ) -> MatchRun:
         """Features (from the cache when the photos, size, device and precision are the same), then :func:`match`.
 
         align: match again with image 1 warped into image 0's frame (core.alignment), fitting the
         warp to the matches these thresholds keep; None: one pass. The cache holds the first
         pass's features, so changing the options costs the aligned forward pass again.
+        on_first_pass: called with the first pass's run when a second pass is about to start.
         """
         # Photos by identity, not equality: a newly opened photo always means new features.
         key = (photo0, photo1, max_side, str(device), precision)
@@ -76,8 +78,9 @@ class Matcher:
             self._pair, self._key = first[0], key
         if align is None:
             return MatchRun(*first, reused)
+        before_second = None if on_first_pass is None else (lambda: on_first_pass(MatchRun(*first, reused)))
         pair, matches, alignment = match_aligned(self.model, first[0].image0, first[0].image1, options, align, device,
-                                                 progress, cancel, precision, first=first)
+                                                 progress, cancel, precision, first=first, before_second=before_second)
         return MatchRun(pair, matches, reused, alignment)
 
     def forget(self) -> None:

@@ -47,6 +47,8 @@ def _run_summary(result: MatchResult) -> str:
         return f"{result.matcher}: {len(result.matches):,} matches in {result.seconds:.2f} s"
     how = "features reused" if result.reused_features else f"on {result.device}, {result.precision}"
     aligned = f" {result.alignment.summary()}." if result.alignment is not None else ""
+    if result.preview:
+        aligned = " Matching again with image 1 aligned…"
     return f"Matched {len(result.matches):,} candidates in {result.seconds:.2f} s ({how}).{aligned}"
 
 
@@ -109,6 +111,7 @@ class MainWindow(QtWidgets.QMainWindow):
         state.mask_changed.connect(self._show_counts)
         runner.progress.connect(self.run_status.set_progress)
         runner.finished.connect(self._on_result)
+        runner.preview.connect(self.state.set_result)  # the first pass, drawn while the alignment pass runs
         runner.failed.connect(lambda message: self.show_message(f"Matching failed: {message}", "error", "run"))
         runner.cancelled.connect(lambda: self.statusBar().showMessage("Run cancelled.", 5000))
         runner.notice.connect(lambda text: self.show_message(text, "warning", "notice"))

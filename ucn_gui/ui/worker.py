@@ -69,6 +69,7 @@ class MatchResult:
     matcher: str = "UCN"  # or SIFT, ORB, AKAZE, XFeat (core.reference_matchers)
     compare: MatchResult | None = None  # the second matcher's result on the same pair, when one was chosen
     alignment: Alignment | None = None  # UCN with the alignment pass: what it found
+    preview: bool = False  # the first pass, shown while the alignment pass runs
 
 
 def _is_cuda_oom(exc: BaseException) -> bool:
@@ -92,6 +93,7 @@ class MatchWorker(QtCore.QObject):
     """Runs requests on the thread it was moved to. Signals carry the request id."""
 
     progress = QtCore.Signal(int, str, float)
+    preview = QtCore.Signal(object)  # MatchResult of the first pass while the alignment pass runs
     finished = QtCore.Signal(object)  # MatchResult
     failed = QtCore.Signal(int, str)
     cancelled = QtCore.Signal(int)
@@ -181,14 +183,22 @@ class MatchWorker(QtCore.QObject):
         if self._matcher is None or self._matcher.model is not request.model.model:
             self._matcher = Matcher(request.model.model)
         trust = default_filters(request.model.card) if compute.align else None  # the model's own defaults fit the warp
+        start = time.perf_counter()
+
+        def show_first_pass(run: MatchRun) -> None:  # slot A alone: a compared matcher comes with the final result
+            if not (compute.compare and compute.compare != compute.matcher):
+                self.preview.emit(MatchResult(request.request_id, run.pair, run.matches, device, time.perf_counter() - start,
+                                              run.reused, run.pair.precision, preview=True))
+
         return self._matcher.match(request.image0, request.image1, compute.max_side, compute.options, device, precision,
-                                   progress, stop.is_set, align=trust)
+                                   progress, stop.is_set, align=trust, on_first_pass=show_first_pass)
 
 
 class MatchRunner(QtCore.QObject):
     """GUI-thread side: owns the thread, numbers requests, filters out stale signals."""
 
     progress = QtCore.Signal(str, float)
+    preview = QtCore.Signal(object)  # the latest request's first pass, while its alignment pass runs (still busy)
     finished = QtCore.Signal(object)  # MatchResult of the latest request
     failed = QtCore.Signal(str)
     cancelled = QtCore.Signal()
@@ -212,6 +222,7 @@ class MatchRunner(QtCore.QObject):
         self._start.connect(self._worker.run, QtCore.Qt.ConnectionType.QueuedConnection)
         self._worker.progress.connect(self._on_progress)
         self._worker.finished.connect(self._on_finished)
+        self._worker.preview.connect(self._on_preview)
         self._worker.failed.connect(self._on_failed)
         self._worker.cancelled.connect(self._on_cancelled)
         self._worker.notice.connect(self._on_notice)
@@ -270,6 +281,10 @@ class MatchRunner(QtCore.QObject):
     def _on_progress(self, rid: int, stage: str, fraction: float) -> None:
         if rid == self._latest:
             self.progress.emit(stage, fraction)
+
+    def _on_preview(self, result: MatchResult) -> None:
+        if result.request_id == self._latest:
+            self.preview.emit(result)
 
     def _on_finished(self, result: MatchResult) -> None:
         self.settled.emit(result.request_id, "finished")
