@@ -155,6 +155,7 @@ def test_cli_align_keeps_more_matches_on_a_turned_photo_and_records_the_warp(tmp
     assert "Alignment: aligned pass used" in capsys.readouterr().out
     one, two = load_matches(tmp_path / "one.json"), load_matches(tmp_path / "two.json")
     assert "alignment" not in one["settings"]
+    assert len(two["keypoints0"]) + two["settings"]["alignment_dropped"] == len(one["keypoints0"])  # same queries
     fitted = np.array(two["settings"]["alignment_homography"])  # image 1 -> image 0
     centre = np.float64([[[w / 2, h / 2], [w / 3, h / 3]]])
     assert np.abs(cv2.perspectiveTransform(centre, fitted) - cv2.perspectiveTransform(centre, np.linalg.inv(H))).max() < 3

@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         settings["alignment"] = alignment.summary()
         if alignment.used:  # the written targets came through this warp (image 1 -> image 0, original pixels)
             settings["alignment_homography"] = alignment.homography.tolist()
+            settings["alignment_dropped"] = alignment.dropped  # query points whose target fell outside image 1
     try:
         save_matches(args.output, matches, mask, settings)
         if args.viz:

@@ -80,6 +80,7 @@ class Alignment:
     kept_first: int  # matches kept at the trust thresholds by the first pass
     kept_second: int  # ... and by the second (0 when it did not run)
     used: bool  # the second pass was returned
+    dropped: int = 0  # second-pass candidates whose target fell outside image 1 (the warp's border), left out
 
     @property
     def rotation_deg(self) -> float:
@@ -159,8 +160,9 @@ def match_aligned(
     trust = trust or FilterSettings()
     pair, matches = first or match_images(model, image0, image1, options, device, points0,
                                           progress_range(progress, 0.0, FIRST_PASS_SHARE), cancel, precision)
-    kept_first = int(filter_mask(matches, trust).sum())
-    H, inliers = fit_alignment(matches, filter_mask(matches, trust))
+    trusted = filter_mask(matches, trust)
+    kept_first = int(trusted.sum())
+    H, inliers = fit_alignment(matches, trusted)
     if H is None:
         return pair, matches, Alignment(None, inliers, kept_first, 0, False)
     if before_second is not None:
@@ -171,12 +173,13 @@ def match_aligned(
     warped = warp_image1(pair.image0, pair.image1, H)
     second_pair = pair.with_image1(model, warped, cancel)
     second = match(second_pair, options, points0, second_progress, cancel)
-    second = second.subset(warped.covers(second.keypoints1))
+    covered = warped.covers(second.keypoints1)
+    second = second.subset(covered)  # given points keep their order; the left-out ones are counted
     tm = matches.timings  # the first pass's query points and searches, so that stage times add up
     second.timings["first_pass_matching"] = tm.get("keypoints", 0.0) + tm.get("forward", 0.0) + tm.get("backward", 0.0)
     kept_second = int(filter_mask(second, trust).sum())
     used = kept_second > kept_first
-    alignment = Alignment(H, inliers, kept_first, kept_second, used)
+    alignment = Alignment(H, inliers, kept_first, kept_second, used, int((~covered).sum()))
     return (second_pair, second, alignment) if used else (pair, matches, alignment)
 
 
