@@ -256,7 +256,19 @@ def test_first_pass_is_drawn_while_the_alignment_pass_runs(qtbot, window, tmp_pa
     assert first.preview and first.alignment is None and not final.preview
     assert "Matching again with image 1 aligned" in seen[0][2]  # the first pass was drawn, and said what follows
     assert final.alignment.used and final.alignment.kept_first < final.alignment.kept_second
-    qtbot.waitUntil(lambda: "aligned pass used" in window.statusBar().currentMessage(), timeout=2000)
+    qtbot.waitUntil(lambda: "Second pass shown" in window.statusBar().currentMessage(), timeout=2000)
+    # The export says which pass it holds and by which warp.
+    settings = json.loads((window.export_matches(tmp_path / "m.json")).read_text())["settings"]
+    assert settings["alignment"].startswith("Second pass shown") and len(settings["alignment_homography"]) == 3
+    # A click on image 1 where image 0 sees nothing: said so, not answered with a border pixel.
+    assert not window.viewer.query(2, 2, side=1)
+    assert "outside what image 0 sees" in window.viewer.info.text()
+    assert window.viewer.query(240, 160, side=0)  # inside: answered as usual
+    # Esc during the second pass: the first pass it drew goes, the result before the run comes back.
+    with qtbot.waitSignal(window.runner.preview, timeout=RUN_TIMEOUT_MS):
+        window.menus.rerun.trigger()
+    window.cancel()
+    assert window.state.result is final and not window.runner.busy
 
 
 def test_cancel_stops_the_run_and_shows_nothing(qtbot, window, model_path):

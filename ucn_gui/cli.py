@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.drawing import PICTURE_FORMATS, draw_matches, save_picture
     from .core.files import OutputPathError, check_output_paths
     from .core.match_files import MATCH_FORMATS, save_matches
-    from .core.filters import apply_filters
+    from .core.filters import apply_filters, default_filters
     from .core.image import DISPLAY_SIDE, ImageLoadError, check_min_size, load_image
     from .core.keypoints import QueryPointsError, check_query_points, read_points_file
     from .core.matching import MatchOptions, match_images
@@ -186,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     try:
         if args.align:
-            _, matches, alignment = match_aligned(loaded.model, img0, img1, options, filters, device,
+            # The warp is fitted to, and the passes compared by, the card's thresholds (as the window does),
+            # whatever thresholds the output file gets.
+            _, matches, alignment = match_aligned(loaded.model, img0, img1, options, default_filters(loaded.card), device,
                                                   precision=precision, points0=points0)
         else:
             _, matches = match_images(loaded.model, img0, img1, options, device, points0, precision=precision)
@@ -212,10 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         **{f"filter_{k}": v for k, v in filters.to_dict().items()},
     }
     if args.align:
-        settings["alignment"] = alignment.summary()
-        if alignment.used:  # the written targets came through this warp (image 1 -> image 0, original pixels)
-            settings["alignment_homography"] = alignment.homography.tolist()
-            settings["alignment_dropped"] = alignment.dropped  # query points whose target fell outside image 1
+        settings.update(alignment.to_settings())
     try:
         save_matches(args.output, matches, mask, settings)
         if args.viz:

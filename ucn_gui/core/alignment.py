@@ -97,12 +97,24 @@ class Alignment:
         a = self.homography[:2, :2] / self.homography[2, 2]
         return float(np.sqrt(abs(np.linalg.det(a))))
 
+    def to_settings(self) -> dict:
+        """What a matches file records about it: the summary and, when the second pass was written,
+        its warp (image 1 -> image 0, original pixels) and the query points it left out."""
+        out: dict = {"alignment": self.summary()}
+        if self.used:
+            out["alignment_homography"] = self.homography.tolist()
+            out["alignment_dropped"] = self.dropped
+        return out
+
     def summary(self) -> str:
+        """One line for a status bar or a terminal: what the second pass did and which pass is shown."""
         if self.homography is None:
-            return f"Alignment: no fit ({self.inliers} inliers of {self.kept_first} kept matches; {MIN_INLIERS} needed)"
-        which = "aligned pass used" if self.used else "first pass kept"
-        return (f"Alignment: {which} ({self.kept_first} -> {self.kept_second} kept; image 1 turned "
-                f"{self.rotation_deg:+.0f} deg, scaled {self.scale:.2f}x)")
+            return (f"Second pass skipped: the {self.kept_first} kept matches do not agree on a homography "
+                    f"({self.inliers} inliers, {MIN_INLIERS} needed), so many of them may be wrong")
+        warp = f"image 1 aligned to image 0 by a turn of {self.rotation_deg:+.0f} deg and a scale of {self.scale:.2f}x"
+        if self.used:
+            return f"Second pass shown ({warp}): {self.kept_first} -> {self.kept_second} kept matches"
+        return f"First pass shown: the second ({warp}) kept fewer matches, {self.kept_second} vs {self.kept_first}"
 
 
 def fit_alignment(matches: MatchSet, keep: np.ndarray) -> tuple[np.ndarray | None, int]:
@@ -184,10 +196,15 @@ def match_aligned(
 
 
 def progress_range(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
-    """``progress`` with a pass's fractions (0..1) mapped into [start, end] of the whole run."""
+    """``progress`` with a pass's fractions (0..1) mapped into [start, end] of the whole run
+    (a pass that ends before the run does says "first pass done", not "done")."""
     if progress is None:
         return None
-    return lambda stage, fraction: progress(stage, start + (end - start) * fraction)
+
+    def report(stage: str, fraction: float) -> None:
+        progress("first pass done" if stage == "done" and end < 1.0 else stage, start + (end - start) * fraction)
+
+    return report
 
 
 def _network_to_original(image: LoadedImage) -> np.ndarray:

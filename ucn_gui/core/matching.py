@@ -312,9 +312,15 @@ def _stability_positions(fwd: torch.Tensor, options: MatchOptions, w1: int, h1: 
     return moved
 
 
+class OutsideView(ValueError):
+    """A click-to-query pixel that the cached features do not cover (image 1 outside what
+    image 0 sees, when image 1 was matched aligned to image 0: see core.alignment)."""
+
+
 @torch.no_grad()
 def similarity_map(pair: PairFeatures, x: float, y: float, side: int = 0) -> tuple[np.ndarray, tuple[float, float]]:
     """Descriptor similarity of one pixel of image ``side`` against every pixel of the other image.
+    OutsideView when the features do not cover the pixel.
 
     (x, y) in ORIGINAL pixels of image ``side`` (0: query image 0 into image 1, the forward
     direction; 1: query image 1 back into image 0). Returns h x w float32 cosine
@@ -322,6 +328,10 @@ def similarity_map(pair: PairFeatures, x: float, y: float, side: int = 0) -> tup
     in original pixels of the other image. Uses the cached descriptors only.
     """
     (src, src_desc), (dst, dst_desc) = ((pair.image0, pair.desc0), (pair.image1, pair.desc1))[:: 1 if side == 0 else -1]
+    covers = getattr(src, "covers", None)  # an aligned copy of image 1 holds only what image 0 sees
+    if covers is not None and not covers(np.array([[x, y]], np.float32))[0]:
+        raise OutsideView(f"({x:.0f}, {y:.0f}) in image {side} lies outside what image 0 sees: the aligned second pass "
+                          "has no features there (untick 'Align and match again' to query it)")
     w, h = src.size
     q_xy = _to_pixel(src.to_network(np.array([[x, y]], np.float32)), w, h)[0]
     q = src_desc[:, q_xy[1], q_xy[0]]
@@ -394,6 +404,7 @@ __all__ = [
     "Cancelled",
     "MatchOptions",
     "MatchSet",
+    "OutsideView",
     "PairFeatures",
     "match",
     "match_images",

@@ -63,6 +63,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.prefs = Preferences(settings if settings is not None else QtCore.QSettings("ucn-viewer", "UCN Viewer"))
         self.state = ViewerState(self)
         self.runner = MatchRunner(self)
+        self._before_preview: MatchResult | None = None  # what a first-pass preview replaced (see _on_preview)
         self.models = ModelChooser(self)
         self._keep_max_side = False  # the user confirmed an extreme max side for later launches
         self._refilter_later = qdebounced(self.refilter, RANSAC_PAUSE_MS)
@@ -111,7 +112,9 @@ class MainWindow(QtWidgets.QMainWindow):
         state.mask_changed.connect(self._show_counts)
         runner.progress.connect(self.run_status.set_progress)
         runner.finished.connect(self._on_result)
-        runner.preview.connect(self.state.set_result)  # the first pass, drawn while the alignment pass runs
+        runner.preview.connect(self._on_preview)
+        runner.cancelled.connect(self._drop_preview)
+        runner.failed.connect(lambda _message: self._drop_preview())
         runner.failed.connect(lambda message: self.show_message(f"Matching failed: {message}", "error", "run"))
         runner.cancelled.connect(lambda: self.statusBar().showMessage("Run cancelled.", 5000))
         runner.notice.connect(lambda text: self.show_message(text, "warning", "notice"))
@@ -210,7 +213,24 @@ class MainWindow(QtWidgets.QMainWindow):
         for pane in self.viewer.panes:
             pane.clear_query()
 
+    def _on_preview(self, result: MatchResult) -> None:
+        """The first pass, drawn while the alignment pass runs; what was shown before is kept
+        in case the run is cancelled (a cancelled run shows nothing it computed)."""
+        shown = self.state.result
+        if shown is None or not shown.preview:
+            self._before_preview = shown
+        self.state.set_result(result)
+
+    def _drop_preview(self) -> None:
+        if self.state.result is not None and self.state.result.preview:
+            if self._before_preview is not None:
+                self.state.set_result(self._before_preview)
+            else:
+                self.state.clear_result()
+        self._before_preview = None
+
     def _on_result(self, result: MatchResult) -> None:
+        self._before_preview = None
         self.message_bar.clear("run", "model")  # a failed run or model load is history now
         self.state.set_result(result)
         self.result_shown.emit()
@@ -225,7 +245,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.filter_panel.set_counts("no matches yet")
             return
         self.filter_panel.set_unit(result.matches.network_side, result.matches.error_scale)
-        self.statusBar().showMessage(" · ".join(_run_summary(r) for r in (result, result.compare) if r is not None), 10000)
+        # What the second pass did stays in view until the next message (it says which pass is drawn).
+        timeout = 0 if result.alignment is not None else 10000
+        self.statusBar().showMessage(" · ".join(_run_summary(r) for r in (result, result.compare) if r is not None), timeout)
         self.refilter()
 
     def refilter(self) -> None:

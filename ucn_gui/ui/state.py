@@ -135,5 +135,6 @@ class ViewerState(QtCore.QObject):
             "options": asdict(compute.options),
             "filters": filters.to_dict(),
             **({"ransac_matrix": geometry.matrix.tolist()} if geometry is not None and geometry.matrix is not None else {}),
+            **(self.result.alignment.to_settings() if self.result.alignment is not None else {}),
         }
         return Path(save_matches(path, self.result.matches, self.mask, meta))

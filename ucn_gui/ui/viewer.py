@@ -18,6 +18,7 @@ from __future__ import annotations
 from . import pyside_fix  # noqa: F401, I001 - before Qt signals are emitted (PySide6 6.12.0 bug, see there)
 from PySide6 import QtCore, QtWidgets
 
+from ucn_gui.core.matching import OutsideView
 from ucn_gui.core.two_view import clip_line, epipolar_line, line_distance
 
 from .alignment_view import AlignmentView
@@ -167,7 +168,13 @@ class ViewerWidget(QtWidgets.QWidget):
         neither is available (nothing matched yet, or a sparse matcher without RANSAC)."""
         view, slot, other = self.panes[pane], self.state.slots[pane], 1 - side
         query, epipolar, partner = "", "", None
-        found = self.state.query(x, y, side, pane)
+        try:
+            found = self.state.query(x, y, side, pane)
+        except OutsideView as exc:
+            view.clear_query()
+            self._click_query, self._click_epipolar, self._click_pane = str(exc), "", pane
+            self.info.setText(self._query_text)
+            return False
         if found is not None:
             sim, best = found
             view.show_query(x, y, sim, best, side)
