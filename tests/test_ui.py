@@ -257,6 +257,9 @@ def test_first_pass_is_drawn_while_the_alignment_pass_runs(qtbot, window, tmp_pa
     assert "Matching again with image 1 aligned" in seen[0][2]  # the first pass was drawn, and said what follows
     assert final.alignment.used and final.alignment.kept_first < final.alignment.kept_second
     qtbot.waitUntil(lambda: "Second pass shown" in window.statusBar().currentMessage(), timeout=2000)
+    # The alignment view can show the second pass's warp (image 0 -> image 1 there) without RANSAC.
+    assert window.state.geometry is None and window.menus.alignment.isEnabled()
+    assert np.allclose(window.state.homography(), np.linalg.inv(final.alignment.homography))
     # The export says which pass it holds and by which warp.
     settings = json.loads((window.export_matches(tmp_path / "m.json")).read_text())["settings"]
     assert settings["alignment"].startswith("Second pass shown") and len(settings["alignment_homography"]) == 3

@@ -262,8 +262,7 @@ class MainWindow(QtWidgets.QMainWindow):
         slot = self.state.slots[0]
         self.filter_panel.set_counts(slot.counts())
         self.geometry_panel.show_geometry(slot.geometry, slot.counts())
-        geometry = slot.geometry
-        has_h = geometry is not None and geometry.model == "homography" and geometry.matrix is not None
+        has_h = self.state.homography() is not None  # RANSAC's, or the second pass's warp
         self.menus.alignment.setEnabled(has_h or self.menus.alignment.isChecked())
 
     # ------------------------------------------------------------------ saving

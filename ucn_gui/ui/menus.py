@@ -47,7 +47,7 @@ class Menus:
         self.clear_query = self._action("Clear &query", "Ctrl+E")
         self.reset_zoom = self._action("Reset &zoom", "Ctrl+0")
         self.alignment = self._action("&Alignment view (homography)", "Ctrl+H", checkable=True)
-        self.alignment.setEnabled(False)  # until RANSAC estimated a homography
+        self.alignment.setEnabled(False)  # until RANSAC estimated a homography, or a second pass warped image 1
         self.linked_zoom = self._action("Lin&k the panes' zoom", "Ctrl+K", checkable=True)
         self.settings_panel = dock.toggleViewAction()  # hide the settings for more room (a small screen)
         self.settings_panel.setText("Settings &panel")

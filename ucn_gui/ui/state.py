@@ -50,6 +50,17 @@ class ViewerState(QtCore.QObject):
     drawn_indices = property(lambda self: self.slots[0].drawn_indices)
     geometry = property(lambda self: self.slots[0].geometry)
 
+    def homography(self) -> np.ndarray | None:
+        """Image 0 -> image 1 (original pixels) for the alignment view: RANSAC's homography when it
+        estimated one, else the warp of the second pass on screen (inverted: it maps image 1 -> 0)."""
+        geometry = self.geometry
+        if geometry is not None and geometry.model == "homography" and geometry.matrix is not None:
+            return geometry.matrix
+        alignment = None if self.result is None else self.result.alignment
+        if alignment is not None and alignment.used:
+            return np.linalg.inv(alignment.homography)
+        return None
+
     # ------------------------------------------------------------------ pair and model
 
     def has_pair(self) -> bool:

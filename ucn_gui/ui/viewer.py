@@ -224,10 +224,8 @@ class ViewerWidget(QtWidgets.QWidget):
             self._update_alignment()
 
     def _update_alignment(self) -> None:
-        geometry = self.state.geometry
-        H = geometry.matrix if geometry is not None and geometry.model == "homography" else None
         sizes = [None if img is None else img.original_size for img in self.state.images]
-        self.alignment.set_pair(*self.state.displays, *sizes, H)
+        self.alignment.set_pair(*self.state.displays, *sizes, self.state.homography())
 
 
 def _fundamental(geometry) -> np.ndarray | None:
