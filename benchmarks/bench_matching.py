@@ -32,7 +32,7 @@ import torch  # noqa: E402
 
 from ucn_gui.core.checkpoint import load_model  # noqa: E402
 from ucn_gui.core.features import extract_features  # noqa: E402
-from ucn_gui.core.filters import FilterSettings, apply_filters  # noqa: E402
+from ucn_gui.core.filters import FilterSettings, apply_filters, filter_mask  # noqa: E402
 from ucn_gui.core.image import load_image  # noqa: E402
 from ucn_gui.core.matching import MatchOptions, PairFeatures, match, match_images  # noqa: E402
 from ucn_gui.core.model import build_model  # noqa: E402
@@ -41,7 +41,7 @@ from ucn_gui.core.precision import autocast, cpu_has_native_bf16, resolve_precis
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PAIR = (ROOT / "resources/samples/sacre_coeur1.jpg", ROOT / "resources/samples/sacre_coeur2.jpg")
-PARTS = ("pair", "features", "search", "sift", "contention", "window")
+PARTS = ("pair", "align", "features", "search", "sift", "contention", "window")
 
 
 def _sync(device: torch.device) -> None:
@@ -107,6 +107,34 @@ def bench_pair(archs, device, args) -> None:
         f32, auto = totals[(arch, "fp32")], totals[(arch, "auto")]
         print(f"\n{arch}: auto is {f32 / auto:.2f}x faster than fp32 ({f32:.3f} s -> {auto:.3f} s)")
     return totals
+
+
+def bench_align(device, args) -> None:
+    """One pass against the window's default (+ the alignment pass) on image 0 and itself turned 30 deg,
+    zoomed 1.2x: a pair where the second pass runs and is kept."""
+    from ucn_gui.core.alignment import match_aligned
+    from ucn_gui.core.checkpoint import load_model
+    from ucn_gui.core.filters import default_filters
+    from ucn_gui.core.image import prepare_image, read_rgb
+
+    if not args.weights:
+        print("\n(alignment pass: needs --weights, a trained model; a random one fits no homography)")
+        return
+    loaded = load_model(args.weights)
+    model, trust = loaded.model.to(device), default_filters(loaded.card)
+    rgb = read_rgb(args.pair[0])
+    h, w = rgb.shape[:2]
+    turned = cv2.warpAffine(rgb, cv2.getRotationMatrix2D((w / 2, h / 2), 30, 1.2), (w, h))
+    img0, img1 = prepare_image(rgb, args.size), prepare_image(turned, args.size)
+    opts = MatchOptions(max_keypoints=args.keypoints)
+    print(f"\n## The alignment pass ({args.pair[0].name} and itself turned 30 deg, zoomed 1.2x, at {args.size} px, "
+          f"auto precision, card thresholds; best of {args.repeats}; {device})\n")
+    print("| run | seconds | kept |\n|---|---|---|")
+    one, (pair, ms) = best_of(lambda: match_images(model, img0, img1, opts, device), args.repeats, device)
+    print(f"| one pass (`ucn-match`) | {one:.3f} | {int(filter_mask(ms, trust).sum())} |")
+    two, (_, ms2, al) = best_of(lambda: match_aligned(model, img0, img1, opts, trust, device), args.repeats, device)
+    print(f"| + alignment pass (the window's default, `--align`) | {two:.3f} | {int(filter_mask(ms2, trust).sum())} |")
+    print(f"\n{al.summary()}; {two / one:.2f}x the time of one pass")
 
 
 # ---------------------------------------------------------------------------- network alone
@@ -280,6 +308,8 @@ def main() -> None:
     for device in devices:
         if "pair" in args.parts:
             totals[device.type] = bench_pair(archs, device, args)
+        if "align" in args.parts:
+            bench_align(device, args)
         if "features" in args.parts:
             bench_features(archs, device, args)
         if "search" in args.parts:
