@@ -108,3 +108,19 @@ def test_no_alignment_without_enough_trusted_matches(turned_pair):
     assert not isinstance(pair.image1, WarpedImage) and len(ms) == 1000
     assert al.summary().startswith("Second pass skipped")
     assert fit_alignment(ms, np.zeros(len(ms), bool)) == (None, 0)
+
+
+@pytest.mark.parametrize("turn", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180])
+def test_photos_turned_by_quarter_turns_are_found_by_the_probes(bundled, sample_pair, turn):
+    rgb = read_rgb(sample_pair[0])
+    rgb = cv2.resize(rgb, (480, round(480 * rgb.shape[0] / rgb.shape[1])), interpolation=cv2.INTER_AREA)
+    h, w = rgb.shape[:2]
+    trust = default_filters(bundled.card)
+    pair, ms, al = match_aligned(bundled.model, prepare_image(rgb), prepare_image(cv2.rotate(rgb, turn)), OPTIONS, trust)
+    print(al.summary())
+    assert al.used and al.quarter_turns in (1, 2, 3) and al.kept_first < 100  # the first pass alone fails
+    keep = filter_mask(ms, trust)
+    x, y = ms.keypoints0[keep].T
+    truth = np.stack([h - 1 - y, x], 1) if turn == cv2.ROTATE_90_CLOCKWISE else np.stack([w - 1 - x, h - 1 - y], 1)
+    correct = np.linalg.norm(ms.keypoints1[keep] - truth, axis=1) < 2
+    assert keep.sum() >= 300 and correct.mean() > 0.95

@@ -12,6 +12,12 @@ at its best; the second pass's targets are mapped back through the homography, s
 coordinate still refers to the original photos and the cycle errors stay in image 0's pixels.
 A homography is only a rough warp of a 3D scene with parallax: the pass that keeps more
 matches at the ``trust`` thresholds is returned, which on such pairs is often the first.
+
+Beyond about 35 degrees the first pass keeps too few right matches to fit anything. Then image
+1 is tried turned by 90, 180 and 270 degrees (a probe: its features and PROBE_POINTS queries
+each); a turn whose kept matches fit a homography leaves at most 45 degrees to the fit, and
+the second pass goes on from there. So photos at any in-plane angle match, for about one
+second more on a CPU when no turn helps either (unrelated photos, a very wide baseline).
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ MIN_INLIERS = 8  # fewer is too likely a wrong fit; a wrong one costs a pass, no
 RANSAC_PX = 4.0  # inlier threshold of the fit, pixels of image 0 at the network's resolution
 VALID_MARGIN = 2  # px: matches this close to the warped image's edge are dropped (interpolated border)
 FIRST_PASS_SHARE = 0.6  # of a run's progress bar (the second pass skips image 0's features)
+PROBE_POINTS = 300  # SIFT queries of a quarter-turn probe: enough for a fit, a seventh of a full pass's search
 
 
 @dataclass(eq=False)
@@ -81,6 +88,7 @@ class Alignment:
     kept_second: int  # ... and by the second (0 when it did not run)
     used: bool  # the second pass was returned
     dropped: int = 0  # second-pass candidates whose target fell outside image 1 (the warp's border), left out
+    quarter_turns: int = 0  # the fit came from image 1 turned by this many times 90 degrees (0: from the first pass)
 
     @property
     def rotation_deg(self) -> float:
@@ -110,7 +118,8 @@ class Alignment:
         """One line for a status bar or a terminal: what the second pass did and which pass is shown."""
         if self.homography is None:
             return (f"Second pass skipped: the {self.kept_first} kept matches do not agree on a homography "
-                    f"({self.inliers} inliers, {MIN_INLIERS} needed), so many of them may be wrong")
+                    f"({self.inliers} inliers, {MIN_INLIERS} needed), nor do those of image 1 turned by 90, 180 "
+                    "or 270 degrees, so many of them may be wrong")
         warp = f"image 1 aligned to image 0 by a turn of {self.rotation_deg:+.0f} deg and a scale of {self.scale:.2f}x"
         if self.used:
             return f"Second pass shown ({warp}): {self.kept_first} -> {self.kept_second} kept matches"
@@ -175,13 +184,17 @@ def match_aligned(
     trusted = filter_mask(matches, trust)
     kept_first = int(trusted.sum())
     H, inliers = fit_alignment(matches, trusted)
-    if H is None:
-        return pair, matches, Alignment(None, inliers, kept_first, 0, False)
     if before_second is not None:
         before_second()
     second_progress = progress_range(progress, FIRST_PASS_SHARE, 1.0)
+    turns = 0
+    if H is None:
+        H, probe_inliers, turns = _probe_quarter_turns(model, pair, options, trust, second_progress, cancel)
+        if H is None:  # the message names the first pass's fit
+            return pair, matches, Alignment(None, inliers, kept_first, 0, False)
+        inliers = probe_inliers
     if second_progress is not None:
-        second_progress("features of image 1, aligned", 0.0)
+        second_progress("features of image 1, aligned", 0.5 if turns else 0.0)
     warped = warp_image1(pair.image0, pair.image1, H)
     second_pair = pair.with_image1(model, warped, cancel)
     second = match(second_pair, options, points0, second_progress, cancel)
@@ -191,8 +204,45 @@ def match_aligned(
     second.timings["first_pass_matching"] = tm.get("keypoints", 0.0) + tm.get("forward", 0.0) + tm.get("backward", 0.0)
     kept_second = int(filter_mask(second, trust).sum())
     used = kept_second > kept_first
-    alignment = Alignment(H, inliers, kept_first, kept_second, used, int((~covered).sum()))
+    alignment = Alignment(H, inliers, kept_first, kept_second, used, int((~covered).sum()), turns)
     return (second_pair, second, alignment) if used else (pair, matches, alignment)
+
+
+def _probe_quarter_turns(
+    model: torch.nn.Module,
+    pair: PairFeatures,
+    options: MatchOptions,
+    trust: FilterSettings,
+    progress: ProgressFn | None,
+    cancel: Callable[[], bool] | None,
+) -> tuple[np.ndarray | None, int, int]:
+    """(homography image 1 -> image 0, its inliers, quarter turns) of the best-fitting probe of
+    image 1 turned by 90, 180 and 270 degrees (see the module's docstring); (None, 0, 0): none fits."""
+    probe_options = MatchOptions(keypoints="sift", max_keypoints=PROBE_POINTS, stability=options.stability, seed=options.seed)
+    best: tuple[np.ndarray | None, int, int] = (None, 0, 0)
+    for k in (1, 2, 3):
+        if progress is not None:
+            progress(f"image 1 turned by {90 * k} degrees", (k - 1) / 6)
+        warped = warp_image1(pair.image0, pair.image1, quarter_turn(pair.image0, pair.image1, k))
+        probe = match(pair.with_image1(model, warped, cancel), probe_options, cancel=cancel)
+        probe = probe.subset(warped.covers(probe.keypoints1))
+        H, inliers = fit_alignment(probe, filter_mask(probe, trust))
+        if H is not None and inliers > best[1]:
+            best = (H, inliers, k)
+    return best
+
+
+def quarter_turn(image0: LoadedImage, image1: LoadedImage, k: int) -> np.ndarray:
+    """3 x 3, image 1 -> image 0 in original pixels: image 1 turned by k x 90 degrees about its
+    centre onto image 0's centre, scaled to the same area."""
+    w0, h0 = image0.original_size
+    w1, h1 = image1.original_size
+    s = np.sqrt((w0 * h0) / (w1 * h1))
+    c, t = np.round(np.cos(k * np.pi / 2)), np.round(np.sin(k * np.pi / 2))
+    to_centre = np.array([[1, 0, -(w1 - 1) / 2], [0, 1, -(h1 - 1) / 2], [0, 0, 1]], float)
+    turn = np.array([[s * c, -s * t, 0], [s * t, s * c, 0], [0, 0, 1]], float)
+    to_image0 = np.array([[1, 0, (w0 - 1) / 2], [0, 1, (h0 - 1) / 2], [0, 0, 1]], float)
+    return to_image0 @ turn @ to_centre
 
 
 def progress_range(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
