@@ -14,10 +14,11 @@ A homography is only a rough warp of a 3D scene with parallax: the pass that kee
 matches at the ``trust`` thresholds is returned, which on such pairs is often the first.
 
 Beyond about 35 degrees the first pass keeps too few right matches to fit anything. Then image
-1 is tried turned by 90, 180 and 270 degrees (a probe: its features and PROBE_POINTS queries
-each); a turn whose kept matches fit a homography leaves at most 45 degrees to the fit, and
-the second pass goes on from there. So photos at any in-plane angle match, for about one
-second more on a CPU when no turn helps either (unrelated photos, a very wide baseline).
+1 is tried turned by 90, 180 and 270 degrees (a probe at half size: its features and
+PROBE_POINTS queries each); a turn whose kept matches fit a homography leaves at most 45
+degrees to the fit, and the second pass goes on from there at full size. So photos at any
+in-plane angle match, for a fraction of a pass more when no turn helps either (unrelated
+photos, a very wide baseline).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import cv2
 import numpy as np
 import torch
 
+from .features import extract_features
 from .filters import FilterSettings, filter_mask
 from .image import LoadedImage
 from .matching import MatchOptions, MatchSet, PairFeatures, ProgressFn, match, match_images
@@ -217,19 +219,36 @@ def _probe_quarter_turns(
     cancel: Callable[[], bool] | None,
 ) -> tuple[np.ndarray | None, int, int]:
     """(homography image 1 -> image 0, its inliers, quarter turns) of the best-fitting probe of
-    image 1 turned by 90, 180 and 270 degrees (see the module's docstring); (None, 0, 0): none fits."""
+    image 1 turned by 90, 180 and 270 degrees (see the module's docstring); (None, 0, 0): none fits.
+
+    Probes run at half the network's size: a fit only has to be good enough to warp by (the
+    second pass runs at full size), and a quarter of the pixels makes the features and the
+    search of all three probes cost about one full-size pass.
+    """
     probe_options = MatchOptions(keypoints="sift", max_keypoints=PROBE_POINTS, stability=options.stability, seed=options.seed)
+    small0, small1 = _half_size(pair.image0), _half_size(pair.image1)
+    desc0 = extract_features(model, small0, pair.desc0.device, cancel, pair.precision)
+    small = PairFeatures(small0, small1, desc0, desc0, {}, pair.precision)  # desc1 is replaced per probe
     best: tuple[np.ndarray | None, int, int] = (None, 0, 0)
     for k in (1, 2, 3):
         if progress is not None:
             progress(f"image 1 turned by {90 * k} degrees", (k - 1) / 6)
-        warped = warp_image1(pair.image0, pair.image1, quarter_turn(pair.image0, pair.image1, k))
-        probe = match(pair.with_image1(model, warped, cancel), probe_options, cancel=cancel)
+        warped = warp_image1(small0, small1, quarter_turn(pair.image0, pair.image1, k))
+        probe = match(small.with_image1(model, warped, cancel), probe_options, cancel=cancel)
         probe = probe.subset(warped.covers(probe.keypoints1))
         H, inliers = fit_alignment(probe, filter_mask(probe, trust))
         if H is not None and inliers > best[1]:
             best = (H, inliers, k)
     return best
+
+
+def _half_size(image: LoadedImage) -> LoadedImage:
+    """The network copy at half its size, mapping to the same original pixels."""
+    w, h = image.size
+    gray = cv2.resize(image.gray, (max(w // 2, 32), max(h // 2, 32)), interpolation=cv2.INTER_AREA)
+    ow, oh = image.original_size
+    return LoadedImage(path=image.path, gray=gray, rgb=image.rgb, scale=(ow / gray.shape[1], oh / gray.shape[0]),
+                       full_size=image.full_size)
 
 
 def quarter_turn(image0: LoadedImage, image1: LoadedImage, k: int) -> np.ndarray:
