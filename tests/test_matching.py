@@ -204,6 +204,18 @@ def test_sift_points_detected_ahead_on_a_gpu_give_the_same_matches(shift_matches
     assert np.array_equal(serial.keypoints0, overlapped.keypoints0) and np.array_equal(serial.keypoints1, overlapped.keypoints1)
 
 
+def test_with_image1_reuses_image_0_and_matches_like_a_fresh_pair(shifted_pair, shift_matches):
+    pair, ms = shift_matches
+    a, b, _ = shifted_pair
+    torch.manual_seed(0)
+    model = build_model("ResUNetBN2F", 16).eval()  # the fixture's weights, made again
+    again = pair.with_image1(model, b)
+    assert again.desc0 is pair.desc0 and again.flat0 is pair.flat0  # image 0's features and search copy are not redone
+    assert torch.allclose(again.desc1, pair.desc1, atol=1e-5)
+    redo = match(again, MatchOptions(keypoints="grid", grid_stride=6))
+    assert np.array_equal(redo.keypoints1, ms.keypoints1)
+
+
 def test_given_points_in_order_and_original_pixels(terrace_pair, tiny_model_file):
     from ucn_gui.core.checkpoint import load_model
 

@@ -128,7 +128,11 @@ class PairFeatures:
         desc1 = extract_features(model, image1, self.desc0.device, cancel, self.precision)
         _sync(desc1)
         timings = {**self.timings, "features1_again": time.perf_counter() - t}
-        return PairFeatures(self.image0, image1, self.desc0, desc1, timings, self.precision)
+        pair = PairFeatures(self.image0, image1, self.desc0, desc1, timings, self.precision)
+        for name in ("flat0", "coarse0"):  # image 0's search copies, when made already (cached_property's slot)
+            if name in self.__dict__:
+                pair.__dict__[name] = self.__dict__[name]
+        return pair
 
     # Row-major copies, made once per pair: the search reads database rows, and a
     # transposed view of C x H x W makes every block product and gather strided.
