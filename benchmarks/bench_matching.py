@@ -113,7 +113,6 @@ def bench_align(device, args) -> None:
     """One pass against the window's default (+ the alignment pass) on image 0 and itself turned 30 deg,
     zoomed 1.2x: a pair where the second pass runs and is kept."""
     from ucn_gui.core.alignment import match_aligned
-    from ucn_gui.core.checkpoint import load_model
     from ucn_gui.core.filters import default_filters
     from ucn_gui.core.image import prepare_image, read_rgb
 

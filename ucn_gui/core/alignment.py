@@ -31,7 +31,7 @@ import torch
 
 from .features import extract_features
 from .filters import FilterSettings, filter_mask
-from .image import LoadedImage
+from .image import LoadedImage, shrink_to_max_side
 from .matching import MatchOptions, MatchSet, PairFeatures, ProgressFn, match, match_images
 
 MIN_INLIERS = 8  # fewer is too likely a wrong fit; a wrong one costs a pass, not matches (the first pass then wins)
@@ -243,9 +243,10 @@ def _probe_quarter_turns(
 
 
 def _half_size(image: LoadedImage) -> LoadedImage:
-    """The network copy at half its size, mapping to the same original pixels."""
-    w, h = image.size
-    gray = cv2.resize(image.gray, (max(w // 2, 32), max(h // 2, 32)), interpolation=cv2.INTER_AREA)
+    """The network copy at half its size (by the rule of every network copy), mapping to the same
+    original pixels; a copy under 64 px on its short side stays as it is (the network needs 32)."""
+    half = max(image.size) // 2 if min(image.size) >= 64 else None
+    gray = shrink_to_max_side(image.gray, half)
     ow, oh = image.original_size
     return LoadedImage(path=image.path, gray=gray, rgb=image.rgb, scale=(ow / gray.shape[1], oh / gray.shape[0]),
                        full_size=image.full_size)

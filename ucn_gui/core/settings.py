@@ -76,6 +76,11 @@ class ComputeSettings:
     matcher: str = "UCN"  # one of MATCHERS: what the main pane (A) shows
     compare: str | None = None  # a second matcher shown beside it (B), or None
     # UCN: match again with image 1 warped by a homography fitted to the kept matches (core.alignment). On in the
-    # window, where one pair is looked at closely (2.6x the correct matches for about 1.6x the time); opt-in
+    # window, where one pair is looked at closely (2.6x the correct matches for about 1.9x the time); opt-in
     # (--align) for ucn-match and the Python API, where time per pair and explicit behaviour matter more.
     align: bool = True
+
+    @property
+    def compared(self) -> str | None:
+        """The matcher pane B shows: ``compare`` when it is set and differs from ``matcher``, else None."""
+        return self.compare if self.compare and self.compare != self.matcher else None

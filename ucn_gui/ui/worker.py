@@ -130,8 +130,8 @@ class MatchWorker(QtCore.QObject):
         compute = request.compute
         try:
             result = self._run_matcher(request, compute.matcher, stop)
-            if compute.compare and compute.compare != compute.matcher:  # the second pane's matcher
-                result.compare = self._run_matcher(request, compute.compare, stop)
+            if compute.compared:  # the second pane's matcher
+                result.compare = self._run_matcher(request, compute.compared, stop)
         except Cancelled:
             self.cancelled.emit(rid)
             return
@@ -186,7 +186,7 @@ class MatchWorker(QtCore.QObject):
         start = time.perf_counter()
 
         def show_first_pass(run: MatchRun) -> None:  # slot A alone: a compared matcher comes with the final result
-            if not (compute.compare and compute.compare != compute.matcher):
+            if not compute.compared:
                 self.preview.emit(MatchResult(request.request_id, run.pair, run.matches, device, time.perf_counter() - start,
                                               run.reused, run.pair.precision, preview=True))
 
