@@ -81,6 +81,7 @@ def main() -> None:
     p.add_argument("--align", action="store_true",
                    help="UCN with the alignment pass (ucn-match --align): image 1 warped by a homography fitted to the "
                         "first pass's kept matches, matched again, the pass keeping more returned")
+    p.add_argument("--no-subpixel", action="store_true", help="UCN targets at the searched pixel (ucn-match --no-subpixel)")
     p.add_argument("--device", default="cpu", help="where UCN runs (cpu, cuda); the baselines always run on the CPU")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
@@ -92,8 +93,11 @@ def main() -> None:
         scenes = [load_scene(d, PosedParams()) for d in find_scene_dirs([args.posed_dir])]
         pairs += posed_pairs(scenes, args.pairs_per_scene)
 
-    options = MatchOptions(keypoints=args.queries, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride)
+    options = MatchOptions(keypoints=args.queries, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
+                           subpixel=not args.no_subpixel)
     queries = f"up to {args.max_keypoints:,} SIFT points" if args.queries == "sift" else f"grid, stride {args.grid_stride} px"
+    if args.no_subpixel:
+        queries += ", whole-pixel targets"
     methods: dict[str, Matcher] = {}
     for w in args.weights:
         loaded = load_model(resolve(w, download_if_missing=True))

@@ -252,16 +252,17 @@ def _result(n0: str, n1: str, kp0, kp1, dist, scale=(2.0, 2.0)) -> PairResult:
                       scale, scale)
 
 
-def test_merge_snaps_to_the_network_grid_so_tracks_connect():
+def test_merge_groups_points_by_network_pixel_so_tracks_connect():
     # Network pixel (10, 5) at scale 2 covers original x in [19.5, 21.5), y in [9.5, 11.5); its centre is (20.5, 10.5).
     assert snap_cells(np.array([[19.6, 9.6], [21.4, 11.4], [21.6, 11.4]]), (2.0, 2.0)).tolist() == [[10, 5], [10, 5], [11, 5]]
     ab = _result("A", "B", [[3.1, 4.2], [40.0, 30.0], [60.0, 30.0]], [[20.5, 10.5], [50.5, 50.5], [50.5, 50.5]], [0.1, 0.2, 0.4])
     cb = _result("C", "B", [[7.0, 7.0]], [[21.2, 11.0]], [0.3])  # B's point from another pair, same network pixel
     m = merge([ab, cb])
-    assert m.keypoints["B"].tolist() == [[20.5, 10.5], [50.5, 50.5]]  # one keypoint per occupied cell
+    # One keypoint per occupied cell, at the mean of what fell in it (sub-pixel positions are kept).
+    assert np.allclose(m.keypoints["B"], [[20.85, 10.75], [50.5, 50.5]])
     (idx_ab, s_ab), (idx_cb, _) = m.matches[("A", "B")], m.matches[("C", "B")]
     # Two A points hit B's (50.5, 50.5): the more similar one (distance 0.2) keeps it.
-    assert len(idx_ab) == 2 and m.keypoints["A"][idx_ab[1, 0]].tolist() == [40.5, 30.5]
+    assert len(idx_ab) == 2 and m.keypoints["A"][idx_ab[1, 0]].tolist() == [40.0, 30.0]
     assert idx_ab[0, 1] == idx_cb[0, 1] == 0  # the track A - B - C runs through one keypoint of B
     assert np.allclose(s_ab, [1 - 0.01 / 2, 1 - 0.04 / 2])
 

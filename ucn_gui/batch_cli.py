@@ -131,13 +131,13 @@ def run_batch(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(f"model card of {weights}: default_filters: {exc}")
     options = MatchOptions(keypoints=args.keypoints, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
-                           stability=args.stability_mode, seed=args.seed)
+                           stability=args.stability_mode, seed=args.seed, subpixel=args.subpixel)
     # What the matches depend on: a later run into the same folder must agree (see core.batch).
     settings = {
         "weights_sha256": file_sha256(weights), "architecture": loaded.arch, "n_out": loaded.n_out,
         "precision": precision, "max_size": args.max_size, "keypoints": args.keypoints,
         "max_keypoints": args.max_keypoints, "grid_stride": args.grid_stride, "stability_mode": args.stability_mode,
-        "seed": args.seed, **{f"filter_{k}": v for k, v in filters.to_dict().items()},
+        "seed": args.seed, "subpixel": args.subpixel, **{f"filter_{k}": v for k, v in filters.to_dict().items()},
     }
     try:
         args.output_dir.mkdir(parents=True, exist_ok=True)

@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"max stability error, same unit as --reciprocity "
                         f"(default: the model card's, else {_shown(filters.stability)}; <0 disables)")
     p.add_argument("--stability-mode", choices=("diagonal", "all8"), default=opts.stability)
+    p.add_argument("--no-subpixel", dest="subpixel", action="store_false",
+                   help="report each match at the best pixel of image 1 instead of refining it between pixels")
     p.add_argument("--max-ratio", type=_number, default=None,
                    help=f"max nearest/second-nearest distance ratio (default: the model card's, else {_shown(filters.max_ratio)}; "
                         "<0 disables)")
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ucn-match: warning: --query-points {args.query_points}: {notice}", file=sys.stderr)
 
     options = MatchOptions(keypoints=args.keypoints, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
-                           stability=args.stability_mode, seed=args.seed)
+                           stability=args.stability_mode, seed=args.seed, subpixel=args.subpixel)
     # Thresholds the user did not give come from the model's card: they were chosen on its validation pairs.
     try:
         filters = filters_from_args(args, loaded.card)
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_size": args.max_size,
         "keypoints": "given" if points0 is not None else args.keypoints, "max_keypoints": args.max_keypoints,
         "grid_stride": args.grid_stride, "stability_mode": args.stability_mode, "seed": args.seed,
+        "subpixel": args.subpixel,
         **({"query_points_dropped": dropped} if points0 is not None else {}),
         **{f"filter_{k}": v for k, v in filters.to_dict().items()},
     }

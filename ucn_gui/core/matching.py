@@ -31,6 +31,7 @@ from .keypoints import all_points, grid_points, sift_points
 from .nn import Cancelled, check_cancel, descriptor_distance, nearest_neighbors
 from .precision import coarse_search_dtype, resolve_precision
 from .settings import MatchOptions
+from .subpixel import refine_targets
 
 ProgressFn = Callable[[str, float], None]  # (stage name, fraction of the whole run done)
 
@@ -236,6 +237,11 @@ def match(
     scores, idx = _search(q_index, pair.flat0, pair.flat1, pair.coarse1, min(2, w1 * h1), cancel)
     fwd = _index_to_xy(idx[:, 0], w1)
     timings["forward"] = _elapsed(t, scores)
+    target1 = fwd.cpu().numpy().astype(np.float32)
+    if options.subpixel:
+        t = time.perf_counter()
+        target1 = refine_targets(pair.desc0, pair.desc1, torch.as_tensor(net_pts, dtype=torch.float32), fwd).numpy()
+        timings["subpixel"] = time.perf_counter() - t
 
     # Both cycle tests in one backward search: the matches themselves (reciprocity) and
     # their shifted copies (stability), each distinct pixel of image 1 searched once.
@@ -256,7 +262,7 @@ def match(
     _report(progress, None, "done", 1.0)
     return MatchSet(
         keypoints0=reported0.astype(np.float32),
-        keypoints1=img1.to_original(fwd.cpu().numpy().astype(np.float32)),
+        keypoints1=img1.to_original(target1),
         reciprocity_error=recip.astype(np.float32),
         stability_error=stab.astype(np.float32),
         descriptor_distance=dist[:, 0].astype(np.float32),

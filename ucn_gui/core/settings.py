@@ -63,6 +63,7 @@ class MatchOptions:
     grid_stride: int = 8
     stability: str = "diagonal"  # diagonal: one random diagonal shift (seeded) | all8: worst of 8
     seed: int = 0
+    subpixel: bool = True  # targets refined between pixels (core.subpixel); False: the searched pixel itself
 
 
 @dataclass

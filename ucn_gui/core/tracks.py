@@ -1,18 +1,20 @@
 """Per-image keypoints from pairwise dense matches, so that tracks connect across pairs.
 
 Dense matching gives every pair its own points: image 0's query points, and in image 1
-whatever pixel each query landed on. Reconstruction tools want one keypoint list per image
-and matches as indices into those lists. The rule here: **every point is snapped to the
-centre of the cell of the matching-resolution grid it falls in** (by default one network
-pixel, the grid the descriptors live on), and one keypoint is made per occupied cell.
+wherever each query landed (between pixels: targets are refined to sub-pixel positions).
+Reconstruction tools want one keypoint list per image and matches as indices into those
+lists. The rule here: **points are grouped by the cell of the matching-resolution grid they
+fall in** (by default one network pixel, the grid the descriptors live on), one keypoint per
+occupied cell, **placed at the mean of the points that fell in it**.
 
-Why this rule: a match was decided by the descriptor of one network pixel, so any position
-inside that pixel carries no more information about the match; snapping to it costs at most
-half a network pixel (the target side is on that grid already) and makes the same point
-seen from different pairs the same keypoint, which is what lets a track run through more
-than two images. A larger cell connects more tracks but merges neighbouring points; after
-snapping a pair keeps at most one match per keypoint on each side (the most similar
-descriptors win), as COLMAP's track building expects.
+Why this rule: a match was decided by the descriptor of one network pixel, so two points
+inside that pixel are the same point seen from different pairs; grouping them makes one
+keypoint, which is what lets a track run through more than two images. Placing it at the
+mean rather than at the cell's centre keeps the sub-pixel positions (SIFT's query points,
+the refined targets): snapping to the centre moved points by up to half a network pixel,
+several original pixels on a large photo. A larger cell connects more tracks but merges
+neighbouring points; after grouping a pair keeps at most one match per keypoint on each
+side (the most similar descriptors win), as COLMAP's track building expects.
 """
 from __future__ import annotations
 
@@ -45,12 +47,6 @@ def snap_cells(xy: np.ndarray, scale: tuple[float, float], cell: int = 1) -> np.
     return np.maximum(np.floor((xy + 0.5) / step), 0).astype(np.int64)
 
 
-def cell_centres(cells: np.ndarray, scale: tuple[float, float], cell: int = 1) -> np.ndarray:
-    """N x 2 float32 original-pixel centres of cells from :func:`snap_cells`."""
-    step = np.asarray(scale, np.float64) * cell
-    return ((np.asarray(cells, np.float64) + 0.5) * step - 0.5).astype(np.float32)
-
-
 def one_to_one(i0: np.ndarray, i1: np.ndarray, score: np.ndarray) -> np.ndarray:
     """Indices of the matches to keep so that no keypoint is used twice on either side:
     greedily, the highest score first. Returned in the matches' original order."""
@@ -69,6 +65,7 @@ def merge(results: Iterable[PairResult], cell: int = 1) -> MergedMatches:
     out = MergedMatches()
     per_pair: list[tuple[Pair, np.ndarray, np.ndarray, np.ndarray]] = []
     cells: dict[str, list[np.ndarray]] = {}
+    points: dict[str, list[np.ndarray]] = {}  # the observed positions, in the order of ``cells``
     for r in results:
         for name, scale, size in ((r.name0, r.scale0, r.size0), (r.name1, r.scale1, r.size1)):
             known = scales.setdefault(name, tuple(map(float, scale)))
@@ -76,6 +73,7 @@ def merge(results: Iterable[PairResult], cell: int = 1) -> MergedMatches:
                 raise ValueError(f"{name}: matched at two different resolutions (scale {known} and {tuple(scale)})")
             out.sizes[name] = (int(size[0]), int(size[1]))
             cells.setdefault(name, [])
+            points.setdefault(name, [])
         keep = np.flatnonzero(r.kept)
         c0 = snap_cells(r.keypoints0[keep], r.scale0, cell)
         c1 = snap_cells(r.keypoints1[keep], r.scale1, cell)
@@ -83,18 +81,30 @@ def merge(results: Iterable[PairResult], cell: int = 1) -> MergedMatches:
         ids0, ids1 = _cell_ids(c0), _cell_ids(c1)
         cells[r.name0].append(ids0)
         cells[r.name1].append(ids1)
+        points[r.name0].append(r.keypoints0[keep])
+        points[r.name1].append(r.keypoints1[keep])
         per_pair.append(((r.name0, r.name1), ids0, ids1, score.astype(np.float32)))
     tables: dict[str, np.ndarray] = {}
     for name, chunks in cells.items():
-        ids = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, np.int64)
+        if not chunks:
+            tables[name], out.keypoints[name] = np.zeros(0, np.int64), np.zeros((0, 2), np.float32)
+            continue
+        ids, which = np.unique(np.concatenate(chunks), return_inverse=True)
         tables[name] = ids
-        out.keypoints[name] = cell_centres(_cell_xy(ids), scales[name], cell)
+        out.keypoints[name] = _cell_means(which, np.concatenate(points[name]), len(ids))
     for pair, ids0, ids1, score in per_pair:
         i0 = np.searchsorted(tables[pair[0]], ids0)
         i1 = np.searchsorted(tables[pair[1]], ids1)
         keep = one_to_one(i0, i1, score)
         out.matches[pair] = (np.stack([i0[keep], i1[keep]], axis=1).astype(np.int64).reshape(-1, 2), score[keep])
     return out
+
+
+def _cell_means(which: np.ndarray, xy: np.ndarray, cells: int) -> np.ndarray:
+    """cells x 2 float32: the mean of the points ``xy`` (N x 2) in each cell (which: N cell numbers)."""
+    count = np.bincount(which, minlength=cells).astype(np.float64)
+    mean = [np.bincount(which, weights=xy[:, k].astype(np.float64), minlength=cells) / count for k in (0, 1)]
+    return np.stack(mean, axis=1).astype(np.float32)
 
 
 # Cells as one sortable int64 (row-major): y in the high half, x in the low half.

@@ -70,6 +70,10 @@ class ComputePanel(QtWidgets.QGroupBox):
         self.keypoints = _combo(("SIFT keypoints", "sift"), ("Regular grid", "grid"), ("Every pixel", "all"))
         self.max_keypoints = _spin(10, 1_000_000, 500)
         self.grid_stride = _spin(1, 256, 1, " px")
+        self.subpixel = QtWidgets.QCheckBox("Refine between pixels")
+        self.subpixel.setToolTip(
+            "Place each match where its similarity peaks between the pixels of image 1 (a parabola through the "
+            "scores around the best pixel). Off: the best pixel itself. Sharper poses and reconstructions.")
         self.align = QtWidgets.QCheckBox("Align and match again")
         self.align.setToolTip(
             "Fit a homography to the kept matches, warp image 1 by it and match again; the pass that keeps more "
@@ -88,6 +92,7 @@ class ComputePanel(QtWidgets.QGroupBox):
         form.addRow("Query points", self.keypoints)
         form.addRow("Max. SIFT points", self.max_keypoints)
         form.addRow("Grid stride", self.grid_stride)
+        form.addRow("Targets", self.subpixel)
         form.addRow("Second pass", self.align)
 
         self.set_settings(ComputeSettings())
@@ -97,6 +102,7 @@ class ComputePanel(QtWidgets.QGroupBox):
         for w in (self.max_side, self.max_keypoints, self.grid_stride):
             w.valueChanged.connect(self._on_edit)
         self.align.toggled.connect(self._on_edit)
+        self.subpixel.toggled.connect(self._on_edit)
 
     def _on_edit(self, *_args) -> None:
         self._update_enabled()
@@ -108,7 +114,8 @@ class ComputePanel(QtWidgets.QGroupBox):
     def _update_enabled(self) -> None:
         ucn = "UCN" in (self.matcher.currentData(), self.compare.currentData())
         why = "" if ucn else "Only UCN uses this; choose UCN as the matcher or to compare with."
-        for w in (self.model_button, self.device, self.precision, self.keypoints, self.max_keypoints, self.grid_stride, self.align):
+        for w in (self.model_button, self.device, self.precision, self.keypoints, self.max_keypoints, self.grid_stride, self.subpixel,
+                  self.align):
             w.setEnabled(ucn)
             w.setStatusTip(why)
         self.device.setToolTip(why or "Where UCN runs (the reference matchers run on the CPU)")
@@ -119,7 +126,7 @@ class ComputePanel(QtWidgets.QGroupBox):
 
     def settings(self) -> ComputeSettings:
         options = MatchOptions(keypoints=self.keypoints.currentData(), max_keypoints=int(self.max_keypoints.value()),
-                               grid_stride=int(self.grid_stride.value()))
+                               grid_stride=int(self.grid_stride.value()), subpixel=self.subpixel.isChecked())
         return ComputeSettings(device=str(self.device.currentData()), max_side=int(self.max_side.value()),
                                precision=str(self.precision.currentData()), options=options,
                                matcher=str(self.matcher.currentData()), compare=self.compare.currentData(),
@@ -129,7 +136,7 @@ class ComputePanel(QtWidgets.QGroupBox):
         """Show ``s`` without starting a run. Anything unknown (an old or hand-edited setting) means auto;
         an unavailable CUDA device is tried by the worker, which falls back to the CPU with a notice."""
         widgets = (self.device, self.precision, self.max_side, self.keypoints, self.max_keypoints, self.grid_stride,
-                   self.matcher, self.compare, self.align)
+                   self.matcher, self.compare, self.align, self.subpixel)
         with signals_blocked(*widgets):
             if self.device.findData(s.device) < 0 and s.device.startswith("cuda:"):  # a given CUDA device: offer it
                 self.device.addItem(s.device.upper(), s.device)
@@ -139,6 +146,7 @@ class ComputePanel(QtWidgets.QGroupBox):
             self.keypoints.setCurrentIndex(max(self.keypoints.findData(s.options.keypoints), 0))
             self.max_keypoints.setValue(s.options.max_keypoints)
             self.grid_stride.setValue(s.options.grid_stride)
+            self.subpixel.setChecked(bool(s.options.subpixel))
             self.matcher.setCurrentIndex(max(self.matcher.findData(s.matcher), 0))  # unknown or not installed: UCN
             self.compare.setCurrentIndex(max(self.compare.findData(s.compare), 0))
             self.align.setChecked(bool(s.align))
