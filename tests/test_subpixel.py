@@ -11,7 +11,7 @@ from ucn_gui.core.filters import default_filters, filter_mask
 from ucn_gui.core.image import prepare_image, read_rgb
 from ucn_gui.core.matching import MatchOptions, match_images
 from ucn_gui.core.resources import models_dir
-from ucn_gui.core.subpixel import parabola_peak, refine_targets, sample_descriptors
+from ucn_gui.core.subpixel import parabola_peak, quadratic_peak, refine_targets, sample_descriptors
 
 
 def test_the_parabola_vertex_is_found_and_a_flat_or_rising_row_is_left_whole():
@@ -32,11 +32,21 @@ def test_bilinear_descriptors_match_the_pixels_at_pixel_centres_and_are_unit_len
     assert torch.allclose(between.norm(dim=1), torch.ones(1), atol=1e-6)
 
 
-def test_a_target_on_the_border_keeps_that_axis_whole():
+def test_the_peak_of_a_tilted_quadratic_is_found_and_a_saddle_falls_back_to_the_axes():
+    y, x = torch.meshgrid(torch.tensor([-1.0, 0.0, 1.0]), torch.tensor([-1.0, 0.0, 1.0]), indexing="ij")
+    x0, y0 = 0.2, -0.35
+    bowl = -(1.0 * (x - x0) ** 2 + 0.6 * (y - y0) ** 2 + 0.5 * (x - x0) * (y - y0))  # elongated and tilted
+    assert torch.allclose(quadratic_peak(bowl[None])[0], torch.tensor([x0, y0]), atol=1e-5)
+    saddle = -(x - 0.3) ** 2 + 0.5 * y**2
+    assert torch.allclose(quadratic_peak(saddle[None])[0], torch.tensor([0.3, 0.0]), atol=1e-5)  # y: no peak, left whole
+
+
+def test_targets_on_the_border_are_left_whole_and_others_move_at_most_half_a_pixel():
     desc = torch.nn.functional.normalize(torch.randn(8, 5, 7), dim=0)
-    out = refine_targets(desc, desc, torch.tensor([[0.0, 2.0], [3.0, 4.0]]), torch.tensor([[0, 2], [3, 4]]))
-    assert out[0, 0] == 0.0 and out[1, 1] == 4.0
-    assert (out - torch.tensor([[0.0, 2.0], [3.0, 4.0]])).abs().max() <= 0.5
+    targets = torch.tensor([[0, 2], [3, 4], [3, 2], [5, 1]])
+    out = refine_targets(desc, desc, targets.float() + 0.3, targets)
+    assert torch.equal(out[:2], targets[:2].float())
+    assert (out - targets).abs().max() <= 0.5
 
 
 @pytest.mark.parametrize("shift", [(0.4, -0.3), (-0.25, 0.45), (1.0, 0.0), (0.5, 0.5)])

@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.timing:
         tm = matches.timings
         print(f"timing: decode {t_decode:.3f} s, model {t_model:.3f} s, features {tm['features0'] + tm['features1'] + tm.get('features1_again', 0.0):.3f} s, "
-              f"query points {tm['keypoints']:.3f} s, search {tm['forward']:.3f} s, tests {tm['backward']:.3f} s, "
+              f"query points {tm['keypoints']:.3f} s, search {tm['forward']:.3f} s, sub-pixel {tm.get('subpixel', 0.0):.3f} s, "
+              f"tests {tm['backward']:.3f} s, "
               + (f"first pass's points, search and tests {tm['first_pass_matching']:.3f} s, " if "first_pass_matching" in tm else "")
               + f"filters {t_end - t_filter:.3f} s, total {t_end - t0:.3f} s ({precision} on {device})", file=sys.stderr)
     settings = {

@@ -7,9 +7,13 @@ half-pixel rounding error is a large share of a wide-baseline pair's epipolar bu
 it is what held the relative poses back (pose AUC@10 on the real validation pairs 0.63 with
 whole-pixel targets, 0.76 refined; SIFT 0.70). Refining is cheap: the query's descriptor is
 read where the query point really is (bilinear, renormalised), scored against the 3 x 3
-pixels around its target, and a parabola through each axis's three scores places the peak,
-as SIFT refines its keypoints. The target is the best pixel, so each offset stays within
-half a pixel; on the image's border the axis that has no neighbour is left whole.
+pixels around its target, and the peak of the quadratic through those scores (gradient and
+Hessian from finite differences, as SIFT refines its keypoints) is the new target. Where the
+scores do not curve down in every direction, a parabola through each axis's three scores is
+used instead. The target is the best pixel, so offsets are kept within half a pixel; a
+target on the image's border is left whole. Measured on photos moved by known small
+rotations, zooms and shifts (bundled model, kept matches): median target error 0.53 px at
+whole pixels, 0.27 px with the per-axis parabolas, 0.25 px with the 2D quadratic.
 """
 from __future__ import annotations
 
@@ -42,6 +46,27 @@ def parabola_peak(left: torch.Tensor, centre: torch.Tensor, right: torch.Tensor)
     return torch.where(peaked, offset, torch.zeros_like(offset)).clamp(-0.5, 0.5)
 
 
+def quadratic_peak(scores: torch.Tensor) -> torch.Tensor:
+    """Offsets (dx, dy) in [-0.5, 0.5] of the peak of the quadratic through 3 x 3 scores.
+
+    scores: N x 3 x 3 (rows y = -1, 0, 1; columns x = -1, 0, 1). N x 2. The 2D quadratic
+    (Newton step -H^-1 g) where the Hessian is negative definite, else one parabola per axis.
+    """
+    s = scores
+    gx = (s[:, 1, 2] - s[:, 1, 0]) / 2
+    gy = (s[:, 2, 1] - s[:, 0, 1]) / 2
+    hxx = s[:, 1, 2] - 2 * s[:, 1, 1] + s[:, 1, 0]
+    hyy = s[:, 2, 1] - 2 * s[:, 1, 1] + s[:, 0, 1]
+    hxy = (s[:, 2, 2] - s[:, 2, 0] - s[:, 0, 2] + s[:, 0, 0]) / 4
+    det = hxx * hyy - hxy * hxy
+    curved = (hxx < 0) & (det > 1e-12)
+    safe = torch.where(curved, det, torch.ones_like(det))
+    newton = torch.stack((-(hyy * gx - hxy * gy) / safe, -(hxx * gy - hxy * gx) / safe), dim=1)
+    per_axis = torch.stack((parabola_peak(s[:, 1, 0], s[:, 1, 1], s[:, 1, 2]),
+                            parabola_peak(s[:, 0, 1], s[:, 1, 1], s[:, 2, 1])), dim=1)
+    return torch.where(curved[:, None], newton, per_axis).clamp(-0.5, 0.5)
+
+
 @torch.no_grad()
 def refine_targets(desc0: torch.Tensor, desc1: torch.Tensor, points0: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Sub-pixel positions of matched targets.
@@ -51,23 +76,16 @@ def refine_targets(desc0: torch.Tensor, desc1: torch.Tensor, points0: torch.Tens
     Returns N x 2 float32 (x, y) in network pixels of image 1, each within 0.5 px of its target.
     """
     if len(targets) == 0:
-        return targets.float()
+        return targets.float().cpu()
     _, h1, w1 = desc1.shape
     q = sample_descriptors(desc0, points0.to(desc0.device))  # N x C
     t = targets.to(desc1.device)
-    x, y = t[:, 0], t[:, 1]
     d1 = desc1.float()
-
-    def score(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
-        return (d1[:, ys, xs].t() * q).sum(1)
-
-    centre = score(x, y)
-    out = t.float()
-    for axis, size in ((0, w1), (1, h1)):
-        inside = (t[:, axis] > 0) & (t[:, axis] < size - 1)  # both neighbours exist
-        lo, hi = t.clone(), t.clone()
-        lo[:, axis] = (t[:, axis] - 1).clamp_min(0)
-        hi[:, axis] = (t[:, axis] + 1).clamp_max(size - 1)
-        offset = parabola_peak(score(lo[:, 0], lo[:, 1]), centre, score(hi[:, 0], hi[:, 1]))
-        out[:, axis] += torch.where(inside, offset, torch.zeros_like(offset))
-    return out.cpu()
+    steps = torch.tensor([-1, 0, 1], device=t.device)
+    xs = (t[:, 0, None] + steps).clamp(0, w1 - 1)  # N x 3
+    ys = (t[:, 1, None] + steps).clamp(0, h1 - 1)
+    around = d1[:, ys[:, :, None], xs[:, None, :]]  # C x N x 3 x 3
+    scores = torch.einsum("cnij,nc->nij", around, q)
+    inside = (t[:, 0] > 0) & (t[:, 0] < w1 - 1) & (t[:, 1] > 0) & (t[:, 1] < h1 - 1)
+    offset = torch.where(inside[:, None], quadratic_peak(scores), torch.zeros(len(t), 2, device=t.device))
+    return (t.float() + offset).cpu()
