@@ -41,12 +41,12 @@ def test_the_peak_of_a_tilted_quadratic_is_found_and_a_saddle_falls_back_to_the_
     assert torch.allclose(quadratic_peak(saddle[None])[0], torch.tensor([0.3, 0.0]), atol=1e-5)  # y: no peak, left whole
 
 
-def test_targets_on_the_border_are_left_whole_and_others_move_at_most_half_a_pixel():
+def test_targets_on_the_border_are_left_whole_and_others_stay_near_their_pixel():
     desc = torch.nn.functional.normalize(torch.randn(8, 5, 7), dim=0)
     targets = torch.tensor([[0, 2], [3, 4], [3, 2], [5, 1]])
     out = refine_targets(desc, desc, targets.float() + 0.3, targets)
     assert torch.equal(out[:2], targets[:2].float())
-    assert (out - targets).abs().max() <= 0.5
+    assert (out - targets).abs().max() <= 1.5  # recentred by at most one pixel, then at most half a pixel
 
 
 @pytest.mark.parametrize("shift", [(0.4, -0.3), (-0.25, 0.45), (1.0, 0.0), (0.5, 0.5)])
