@@ -380,3 +380,16 @@ def test_reconstruct_registers_a_real_scene(tmp_path, capsys):
     line = next(line for line in stdout.splitlines() if line.startswith("reconstruction model 0:"))
     assert "4 of 4 images registered" in line
     assert (out / "database.db").is_file() and (out / "sparse" / "0" / "images.bin").is_file()
+
+
+def test_an_output_folder_refuses_matches_made_with_other_settings(tmp_path):
+    from ucn_gui.core.batch import BatchSettingsError, check_manifest
+
+    assert check_manifest(tmp_path, {"max_size": 640, "subpixel": True}) is False  # a new run writes its settings
+    assert check_manifest(tmp_path, {"max_size": 640, "subpixel": True}) is True  # the same settings continue it
+    with pytest.raises(BatchSettingsError, match=r"subpixel: True there, False now"):
+        check_manifest(tmp_path, {"max_size": 640, "subpixel": False})
+    old = tmp_path / "old"
+    check_manifest(old, {"max_size": 640})  # a folder from before the setting existed
+    with pytest.raises(BatchSettingsError, match=r"subpixel: not recorded there \(an older version made them\), True now"):
+        check_manifest(old, {"max_size": 640, "subpixel": True})

@@ -124,9 +124,11 @@ def check_manifest(out_dir: str | os.PathLike, settings: Mapping[str, Any]) -> b
         differ = [k for k in sorted(set(before) | set(settings)) if before.get(k) != settings.get(k)]
         if differ:
             k = differ[0]
+            there = f"{before[k]!r} there" if k in before else "not recorded there (an older version made them)"
+            now = f"{settings[k]!r} now" if k in settings else "not used now"
             raise BatchSettingsError(
-                f"--output-dir {out_dir} holds matches made with other settings ({k}: {before.get(k)!r} there, "
-                f"{settings.get(k)!r} now); use another --output-dir or the same settings")
+                f"--output-dir {out_dir} holds matches made with other settings ({k}: {there}, {now}); "
+                "use another --output-dir or the same settings")
         return True
     text = json.dumps({"format": FORMAT, "settings": settings}, indent=1)
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

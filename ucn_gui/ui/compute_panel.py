@@ -72,8 +72,8 @@ class ComputePanel(QtWidgets.QGroupBox):
         self.grid_stride = _spin(1, 256, 1, " px")
         self.subpixel = QtWidgets.QCheckBox("Refine between pixels")
         self.subpixel.setToolTip(
-            "Place each match where its similarity peaks between the pixels of image 1 (a parabola through the "
-            "scores around the best pixel). Off: the best pixel itself. Sharper poses and reconstructions.")
+            "Place each match where its similarity peaks between the pixels of image 1 (the peak of a quadratic "
+            "through the scores around the best pixel). Off: the best pixel itself. Sharper poses and reconstructions.")
         self.align = QtWidgets.QCheckBox("Align and match again")
         self.align.setToolTip(
             "Fit a homography to the kept matches, warp image 1 by it and match again; the pass that keeps more "

@@ -106,10 +106,10 @@ class ViewerWidget(QtWidgets.QWidget):
             return
         m = result.matches
         (x0, y0), (x1, y1) = m.keypoints0[index], m.keypoints1[index]
-        text = f"{result.matcher} match {index}: ({x0:.0f}, {y0:.0f}) → ({x1:.0f}, {y1:.0f})"
+        text = f"{result.matcher} match {index}: ({x0:.1f}, {y0:.1f}) → ({x1:.1f}, {y1:.1f})"
         if m.has_scores:
             unit = f"px at {m.network_side}" if m.network_side else "px"
-            text = (f"Match {index}: ({x0:.0f}, {y0:.0f}) → ({x1:.0f}, {y1:.0f}) · reciprocity error "
+            text = (f"Match {index}: ({x0:.1f}, {y0:.1f}) → ({x1:.1f}, {y1:.1f}) · reciprocity error "
                     f"{m.reciprocity_error[index]:.2f} {unit} ({m.reciprocity_error_original[index]:.1f} original px) · "
                     f"stability error {m.stability_error[index]:.2f} {unit} ({m.stability_error_original[index]:.1f} "
                     f"original px) · descriptor distance {m.descriptor_distance[index]:.3f} · ratio {m.ratio[index]:.3f}")
