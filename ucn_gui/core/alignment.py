@@ -13,12 +13,14 @@ coordinate still refers to the original photos and the cycle errors stay in imag
 A homography is only a rough warp of a 3D scene with parallax: the pass that keeps more
 matches at the ``trust`` thresholds is returned, which on such pairs is often the first.
 
-Beyond about 35 degrees the first pass keeps too few right matches to fit anything. Then image
-1 is tried turned by 90, 180 and 270 degrees (a probe at half size: its features and
-PROBE_POINTS queries each); a turn whose kept matches fit a homography leaves at most 45
-degrees to the fit, and the second pass goes on from there at full size. So photos at any
-in-plane angle match, for a fraction of a pass more when no turn helps either (unrelated
-photos, a very wide baseline).
+Beyond about 35 degrees (less with a zoom or a tilt on top) the first pass keeps too few right
+matches to fit anything. Then image 1 is tried turned in steps of 45 degrees (a probe at half
+size: its features and PROBE_POINTS queries each): the quarter turns first (photos held
+sideways or upside down), then the diagonals, until one fits with CONFIDENT_INLIERS; a turn
+whose kept matches fit a homography leaves at most about 22 degrees to the fit, and the
+second pass goes on from there at full size. So photos at any in-plane angle match, for a
+fraction of a pass more when no turn helps either (unrelated photos, a very wide baseline:
+all seven probes, about one and a half passes).
 """
 from __future__ import annotations
 
@@ -38,7 +40,9 @@ MIN_INLIERS = 8  # fewer is too likely a wrong fit; a wrong one costs a pass, no
 RANSAC_PX = 4.0  # inlier threshold of the fit, pixels of image 0 at the network's resolution
 VALID_MARGIN = 2  # px: matches this close to the warped image's edge are dropped (interpolated border)
 FIRST_PASS_SHARE = 0.6  # of a run's progress bar (the second pass skips image 0's features)
-PROBE_POINTS = 300  # SIFT queries of a quarter-turn probe: enough for a fit, a seventh of a full pass's search
+PROBE_POINTS = 300  # SIFT queries of a probe: enough for a fit, a seventh of a full pass's search
+PROBE_TURNS_DEG = (90, -90, 180, 45, -45, 135, -135)  # image 1 turned by these (counter-clockwise), in this order
+CONFIDENT_INLIERS = 3 * MIN_INLIERS  # a probe fitting this many ends the probing (a wrong fit rarely gets 24)
 
 
 @dataclass(eq=False)
@@ -90,7 +94,7 @@ class Alignment:
     kept_second: int  # ... and by the second (0 when it did not run)
     used: bool  # the second pass was returned
     dropped: int = 0  # second-pass candidates whose target fell outside image 1 (the warp's border), left out
-    quarter_turns: int = 0  # the fit came from image 1 turned by this many times 90 degrees (0: from the first pass)
+    probe_turn_deg: int = 0  # the fit came from image 1 turned by this many degrees (0: from the first pass)
 
     @property
     def rotation_deg(self) -> float:
@@ -120,8 +124,8 @@ class Alignment:
         """One line for a status bar or a terminal: what the second pass did and which pass is shown."""
         if self.homography is None:
             return (f"Second pass skipped: the {self.kept_first} kept matches do not agree on a homography "
-                    f"({self.inliers} inliers, {MIN_INLIERS} needed), nor do those of image 1 turned by 90, 180 "
-                    "or 270 degrees, so many of them may be wrong")
+                    f"({self.inliers} inliers, {MIN_INLIERS} needed), nor do those of image 1 turned in steps of 45 "
+                    "degrees, so many of them may be wrong")
         warp = f"image 1 aligned to image 0 by a turn of {self.rotation_deg:+.0f} deg and a scale of {self.scale:.2f}x"
         if self.used:
             return f"Second pass shown ({warp}): {self.kept_first} -> {self.kept_second} kept matches"
@@ -189,14 +193,14 @@ def match_aligned(
     if before_second is not None:
         before_second()
     second_progress = progress_range(progress, FIRST_PASS_SHARE, 1.0)
-    turns = 0
+    turn_deg = 0
     if H is None:
-        H, probe_inliers, turns = _probe_quarter_turns(model, pair, options, trust, second_progress, cancel)
+        H, probe_inliers, turn_deg = _probe_turns(model, pair, options, trust, second_progress, cancel)
         if H is None:  # the message names the first pass's fit
             return pair, matches, Alignment(None, inliers, kept_first, 0, False)
         inliers = probe_inliers
     if second_progress is not None:
-        second_progress("features of image 1, aligned", 0.5 if turns else 0.0)
+        second_progress("features of image 1, aligned", 0.5 if turn_deg else 0.0)
     warped = warp_image1(pair.image0, pair.image1, H)
     second_pair = pair.with_image1(model, warped, cancel)
     second = match(second_pair, options, points0, second_progress, cancel)
@@ -206,11 +210,11 @@ def match_aligned(
     second.timings["first_pass_matching"] = tm.get("keypoints", 0.0) + tm.get("forward", 0.0) + tm.get("backward", 0.0)
     kept_second = int(filter_mask(second, trust).sum())
     used = kept_second > kept_first
-    alignment = Alignment(H, inliers, kept_first, kept_second, used, int((~covered).sum()), turns)
+    alignment = Alignment(H, inliers, kept_first, kept_second, used, int((~covered).sum()), turn_deg)
     return (second_pair, second, alignment) if used else (pair, matches, alignment)
 
 
-def _probe_quarter_turns(
+def _probe_turns(
     model: torch.nn.Module,
     pair: PairFeatures,
     options: MatchOptions,
@@ -218,27 +222,30 @@ def _probe_quarter_turns(
     progress: ProgressFn | None,
     cancel: Callable[[], bool] | None,
 ) -> tuple[np.ndarray | None, int, int]:
-    """(homography image 1 -> image 0, its inliers, quarter turns) of the best-fitting probe of
-    image 1 turned by 90, 180 and 270 degrees (see the module's docstring); (None, 0, 0): none fits.
+    """(homography image 1 -> image 0, its inliers, the turn in degrees) of the best-fitting probe of
+    image 1 turned by PROBE_TURNS_DEG (see the module's docstring); (None, 0, 0): none fits.
 
     Probes run at half the network's size: a fit only has to be good enough to warp by (the
-    second pass runs at full size), and a quarter of the pixels makes the features and the
-    search of all three probes cost about one full-size pass.
+    second pass runs at full size), and a quarter of the pixels makes each probe's features and
+    search cost about a seventh of a full pass. The first probe that fits with CONFIDENT_INLIERS
+    ends the probing; otherwise the best fit of all of them is returned.
     """
     probe_options = MatchOptions(keypoints="sift", max_keypoints=PROBE_POINTS, stability=options.stability, seed=options.seed)
     small0, small1 = _half_size(pair.image0), _half_size(pair.image1)
     desc0 = extract_features(model, small0, pair.desc0.device, cancel, pair.precision)
     small = PairFeatures(small0, small1, desc0, desc0, {}, pair.precision)  # desc1 is replaced per probe
     best: tuple[np.ndarray | None, int, int] = (None, 0, 0)
-    for k in (1, 2, 3):
+    for i, degrees in enumerate(PROBE_TURNS_DEG):
         if progress is not None:
-            progress(f"image 1 turned by {90 * k} degrees", (k - 1) / 6)
-        warped = warp_image1(small0, small1, quarter_turn(pair.image0, pair.image1, k))
+            progress(f"image 1 turned by {degrees} degrees", i / (2 * len(PROBE_TURNS_DEG)))
+        warped = warp_image1(small0, small1, turned(pair.image0, pair.image1, degrees))
         probe = match(small.with_image1(model, warped, cancel), probe_options, cancel=cancel)
         probe = probe.subset(warped.covers(probe.keypoints1))
         H, inliers = fit_alignment(probe, filter_mask(probe, trust))
         if H is not None and inliers > best[1]:
-            best = (H, inliers, k)
+            best = (H, inliers, degrees)
+            if inliers >= CONFIDENT_INLIERS:
+                break
     return best
 
 
@@ -252,13 +259,16 @@ def _half_size(image: LoadedImage) -> LoadedImage:
                        full_size=image.full_size)
 
 
-def quarter_turn(image0: LoadedImage, image1: LoadedImage, k: int) -> np.ndarray:
-    """3 x 3, image 1 -> image 0 in original pixels: image 1 turned by k x 90 degrees about its
-    centre onto image 0's centre, scaled to the same area."""
+def turned(image0: LoadedImage, image1: LoadedImage, degrees: float) -> np.ndarray:
+    """3 x 3, image 1 -> image 0 in original pixels: image 1 turned by ``degrees`` (counter-clockwise
+    as seen on screen) about its centre onto image 0's centre, scaled to the same area."""
     w0, h0 = image0.original_size
     w1, h1 = image1.original_size
     s = np.sqrt((w0 * h0) / (w1 * h1))
-    c, t = np.round(np.cos(k * np.pi / 2)), np.round(np.sin(k * np.pi / 2))
+    a = np.radians(degrees)
+    c, t = np.cos(a), -np.sin(a)  # y points down: a turn that looks counter-clockwise is negative in these axes
+    if degrees % 90 == 0:  # exact quarter turns (no 1e-17 residue in the matrix)
+        c, t = np.round(c), np.round(t)
     to_centre = np.array([[1, 0, -(w1 - 1) / 2], [0, 1, -(h1 - 1) / 2], [0, 0, 1]], float)
     turn = np.array([[s * c, -s * t, 0], [s * t, s * c, 0], [0, 0, 1]], float)
     to_image0 = np.array([[1, 0, (w0 - 1) / 2], [0, 1, (h0 - 1) / 2], [0, 0, 1]], float)
