@@ -184,6 +184,7 @@ def homography_ok(pair: EvalPair, p0: np.ndarray, p1: np.ndarray, px: float = 3.
     """RANSAC homography from the matches moves the image corners by < ``px`` on average."""
     if len(p0) < 4:
         return False
+    cv2.setRNGSeed(len(p0))  # as for the pose: a pair's figure depends on its matches, not on what ran before
     H_est, _ = cv2.findHomography(np.float64(p0), np.float64(p1), cv2.RANSAC, 3.0, maxIters=5000)
     if H_est is None:
         return False

@@ -110,7 +110,3 @@ def _cell_means(which: np.ndarray, xy: np.ndarray, cells: int) -> np.ndarray:
 # Cells as one sortable int64 (row-major): y in the high half, x in the low half.
 def _cell_ids(cells: np.ndarray) -> np.ndarray:
     return (cells[:, 1] << 32) + cells[:, 0]
-
-
-def _cell_xy(ids: np.ndarray) -> np.ndarray:
-    return np.stack([ids & 0xFFFFFFFF, ids >> 32], axis=1)
