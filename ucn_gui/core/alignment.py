@@ -41,7 +41,7 @@ VALID_MARGIN = 2  # px: matches this close to the warped image's edge are droppe
 FIRST_PASS_SHARE = 0.6  # of a run's progress bar (the second pass skips image 0's features)
 PROBE_POINTS = 300  # SIFT queries of a probe: enough for a fit, a seventh of a full pass's search
 # Image 1 turned by these (counter-clockwise), in this order. With the first pass good to about 35 degrees each way,
-# they leave gaps only near +-135 degrees, and each costs about 0.3 s here, paid in full when nothing fits.
+# they leave gaps only near 135 degrees either way, and each costs about 0.3 s here, paid in full when nothing fits.
 PROBE_TURNS_DEG = (90, -90, 180, 45, -45)
 CONFIDENT_INLIERS = 3 * MIN_INLIERS  # a probe fitting this many ends the probing (a wrong fit rarely gets 24)
 
@@ -126,7 +126,7 @@ class Alignment:
         if self.homography is None:
             return (f"Second pass skipped: the {self.kept_first} kept matches do not agree on a homography "
                     f"({self.inliers} inliers, {MIN_INLIERS} needed), nor do those of image 1 turned by "
-                    "+-45, +-90 or 180 degrees, so many of them may be wrong")
+                    "45 or 90 degrees either way or by 180 degrees, so many of them may be wrong")
         warp = f"image 1 aligned to image 0 by a turn of {self.rotation_deg:+.0f} deg and a scale of {self.scale:.2f}x"
         if self.used:
             return f"Second pass shown ({warp}): {self.kept_first} -> {self.kept_second} kept matches"
