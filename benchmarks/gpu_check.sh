@@ -14,7 +14,7 @@ PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "nvidia-smi: not found"
 "$PY" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "|", torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device", "| bf16:", torch.cuda.is_available() and torch.cuda.is_bf16_supported())'
-"$PY" -m pytest -q -p no:cacheprovider tests/test_matching.py tests/test_precision.py -k cuda
+"$PY" -m pytest -q -p no:cacheprovider tests/test_matching.py tests/test_precision.py tests/test_subpixel.py -k cuda
 tests=$?
 "$PY" benchmarks/bench_matching.py --devices cuda --parts pair align features search \
     --weights resources/models/default.safetensors --repeats 10 "$@"

@@ -68,3 +68,15 @@ def test_refined_targets_land_closer_to_a_known_sub_pixel_shift(sample_pair, shi
     whole, refined = np.median(errors[False]), np.median(errors[True])
     print(f"median target error: whole pixels {whole:.3f} px, refined {refined:.3f} px")
     assert refined < 0.6 * whole
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (benchmarks/gpu_check.sh runs it)")
+def test_refining_on_cuda_gives_the_cpu_result():
+    g = torch.Generator().manual_seed(0)
+    desc0 = torch.nn.functional.normalize(torch.randn(16, 40, 60, generator=g), dim=0)
+    desc1 = torch.nn.functional.normalize(torch.randn(16, 40, 60, generator=g), dim=0)
+    points = torch.rand(200, 2, generator=g) * torch.tensor([59.0, 39.0])
+    targets = points.round().long()
+    on_cpu = refine_targets(desc0, desc1, points, targets)
+    on_cuda = refine_targets(desc0.cuda(), desc1.cuda(), points.cuda(), targets.cuda())
+    assert on_cuda.device.type == "cpu" and torch.allclose(on_cuda, on_cpu, atol=1e-4)
