@@ -5,7 +5,7 @@
 The search returns whole pixels, while SIFT query points sit between pixels; at 640 px a
 half-pixel rounding error is a large share of a wide-baseline pair's epipolar budget, and
 it is what held the relative poses back (pose AUC@10 on the real validation pairs 0.63 with
-whole-pixel targets, 0.80 refined; SIFT 0.70). Refining is cheap: the query's descriptor is
+whole-pixel targets, 0.81 refined; SIFT 0.70). Refining is cheap: the query's descriptor is
 read where the query point really is (bilinear, renormalised) and scored against the 5 x 5
 pixels around its target. Read there, its best pixel is a neighbour of the searched one for
 about a third of the matches (the search used the descriptor of the pixel the point rounds
