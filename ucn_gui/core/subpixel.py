@@ -31,7 +31,7 @@ def sample_descriptors(desc: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
     desc: C x h x w; xy: N x 2 (x, y) network pixels (pixel centres at integers; clamped to
     the image). Returns N x C float32.
     """
-    c, h, w = desc.shape
+    _, h, w = desc.shape
     x = xy[:, 0].float().clamp(0, w - 1)
     y = xy[:, 1].float().clamp(0, h - 1)
     # grid_sample's normalised coordinates with align_corners=True: -1 and 1 are the centres of the end pixels.
