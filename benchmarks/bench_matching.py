@@ -134,10 +134,9 @@ def bench_align(device, args) -> None:
     two, (_, ms2, al) = best_of(lambda: match_aligned(model, img0, img1, opts, trust, device), args.repeats, device)
     print(f"| + alignment pass (the window's default, `--align`) | {two:.3f} | {int(filter_mask(ms2, trust).sum())} |")
     print(f"\n{al.summary()}; {two / one:.2f}x the time of one pass")
-    # A wide-baseline pair where no homography fits: every probe of image 1 turned runs, and the first pass stays.
-    from ucn_gui.core.resources import samples_dir
-
-    wide = [prepare_image(read_rgb(samples_dir() / f"sacre_coeur{i}.jpg"), args.size) for i in (1, 2)]
+    # The default pair, a wide baseline where no homography fits: every probe of image 1 turned runs, and the
+    # first pass stays.
+    wide = [prepare_image(read_rgb(p), args.size) for p in DEFAULT_PAIR]
     one, _ = best_of(lambda: match_images(model, *wide, opts, device), args.repeats, device)
     two, (_, _, al) = best_of(lambda: match_aligned(model, *wide, opts, trust, device), args.repeats, device)
     print(f"\nsacre_coeur1/2 (wide baseline): one pass {one:.3f} s, with the alignment pass {two:.3f} s "

@@ -237,11 +237,12 @@ def match(
     scores, idx = _search(q_index, pair.flat0, pair.flat1, pair.coarse1, min(2, w1 * h1), cancel)
     fwd = _index_to_xy(idx[:, 0], w1)
     timings["forward"] = _elapsed(t, scores)
-    target1 = fwd.cpu().numpy().astype(np.float32)
     if options.subpixel:
         t = time.perf_counter()
         target1 = refine_targets(pair.desc0, pair.desc1, torch.as_tensor(net_pts, dtype=torch.float32), fwd).numpy()
         timings["subpixel"] = time.perf_counter() - t
+    else:
+        target1 = fwd.cpu().numpy().astype(np.float32)
 
     # Both cycle tests in one backward search: the matches themselves (reciprocity) and
     # their shifted copies (stability), each distinct pixel of image 1 searched once.
