@@ -75,6 +75,8 @@ def main() -> None:
                    help="UCN's query points: SIFT detections (the app's default) or a regular grid")
     p.add_argument("--max-keypoints", type=int, default=2000, help="SIFT query points per pair, at most")
     p.add_argument("--grid-stride", type=int, default=8, help="pixels between grid query points (at the 640-px size)")
+    p.add_argument("--min-texture", type=float, default=MatchOptions.min_texture,
+                   help="grid queries skip pixels flatter than this (ucn-match --min-texture; 0: every grid point)")
     p.add_argument("--reciprocity", type=float, default=None, help="default: the model card's")
     p.add_argument("--stability", type=float, default=None, help="default: the model card's")
     p.add_argument("--no-baselines", action="store_true", help="UCN rows only")
@@ -94,8 +96,10 @@ def main() -> None:
         pairs += posed_pairs(scenes, args.pairs_per_scene)
 
     options = MatchOptions(keypoints=args.queries, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
-                           subpixel=not args.no_subpixel)
+                           subpixel=not args.no_subpixel, min_texture=args.min_texture)
     queries = f"up to {args.max_keypoints:,} SIFT points" if args.queries == "sift" else f"grid, stride {args.grid_stride} px"
+    if args.queries == "grid":
+        queries += f", texture >= {args.min_texture:g}" if args.min_texture > 0 else ", flat pixels too"
     if args.no_subpixel:
         queries += ", whole-pixel targets"
     methods: dict[str, Matcher] = {}

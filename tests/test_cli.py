@@ -59,6 +59,20 @@ def test_cli_query_points_in_order(tmp_path, terrace_pair, tiny_model_file):
     assert load_matches(out)["keypoints0"].tolist() == [[700, 10], [5.5, 480], [372, 248]]
 
 
+def test_cli_grid_skips_flat_pixels_unless_min_texture_is_0(tmp_path, terrace_pair, tiny_model_file):
+    counts = {}
+    for level in ("1e-4", "0"):
+        out = tmp_path / f"grid{level}.npz"
+        args = [*map(str, terrace_pair), "-o", str(out), "--weights", str(tiny_model_file), "--max-size", "200",
+                "--keypoints", "grid", "--grid-stride", "4", "--min-texture", level, "-q"]
+        assert main(args) == 0
+        m = load_matches(out)
+        assert m["settings"]["min_texture"] == float(level) and m["settings"]["keypoints"] == "grid"
+        counts[level] = len(m["keypoints0"])
+    assert counts["0"] == len(range(2, 200, 4)) * len(range(2, round(496 * 200 / 744), 4))  # the whole grid
+    assert 0.1 * counts["0"] < counts["1e-4"] < 0.9 * counts["0"]  # the terrace's flat sky and walls left out
+
+
 @pytest.mark.parametrize("which", ["image", "model", "corrupt"])
 def test_cli_errors_are_one_clear_line(tmp_path, terrace_pair, tiny_model_file, which):
     img0, img1 = map(str, terrace_pair)

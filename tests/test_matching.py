@@ -162,7 +162,8 @@ def shift_matches(shifted_pair):
     model = build_model("ResUNetBN2F", 16).eval()
     # Whole-pixel targets: random weights give no meaningful peak between pixels (refining is
     # tested with the trained model in test_subpixel.py); this checks the search itself.
-    return match_images(model, a, b, MatchOptions(keypoints="grid", grid_stride=6, subpixel=False))
+    # Every grid point (min_texture=0): the tests pick the textured ones themselves.
+    return match_images(model, a, b, MatchOptions(keypoints="grid", grid_stride=6, min_texture=0.0, subpixel=False))
 
 
 def test_known_shift_recovered_on_textured_regions(shifted_pair, shift_matches):
@@ -187,10 +188,10 @@ def test_known_shift_recovered_on_textured_regions(shifted_pair, shift_matches):
 
 def test_stability_all8_is_worst_of_neighbours(shifted_pair, shift_matches):
     pair, ms = shift_matches
-    ms8 = match(pair, MatchOptions(keypoints="grid", grid_stride=6, stability="all8", subpixel=False))
+    ms8 = match(pair, MatchOptions(keypoints="grid", grid_stride=6, min_texture=0.0, stability="all8", subpixel=False))
     assert np.array_equal(ms8.keypoints1, ms.keypoints1)
     assert np.all(ms8.stability_error >= ms.stability_error - 1e-5)
-    again = match(pair, MatchOptions(keypoints="grid", grid_stride=6, subpixel=False))
+    again = match(pair, MatchOptions(keypoints="grid", grid_stride=6, min_texture=0.0, subpixel=False))
     assert np.array_equal(again.stability_error, ms.stability_error), "seeded: results repeat"
 
 
@@ -214,7 +215,7 @@ def test_with_image1_reuses_image_0_and_matches_like_a_fresh_pair(shifted_pair, 
     again = pair.with_image1(model, b)
     assert again.desc0 is pair.desc0 and again.flat0 is pair.flat0  # image 0's features and search copy are not redone
     assert torch.allclose(again.desc1, pair.desc1, atol=1e-5)
-    redo = match(again, MatchOptions(keypoints="grid", grid_stride=6, subpixel=False))
+    redo = match(again, MatchOptions(keypoints="grid", grid_stride=6, min_texture=0.0, subpixel=False))
     assert np.array_equal(redo.keypoints1, ms.keypoints1)
 
 
@@ -334,7 +335,7 @@ def test_cancel_stops_an_every_pixel_search_quickly(shifted_pair):
 
     t0 = time.perf_counter()
     with pytest.raises(Cancelled):
-        match(pair, MatchOptions(keypoints="all"), progress=progress, cancel=stop.is_set)
+        match(pair, MatchOptions(keypoints="all", min_texture=0.0), progress=progress, cancel=stop.is_set)
     end = time.perf_counter()
     assert stages[-1] == "forward search" and timer
     print(f"stopped {end - timer[0]:.3f} s after the cancel, {end - t0:.2f} s after the start")

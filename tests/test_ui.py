@@ -214,11 +214,18 @@ def test_filter_changes_never_recompute(matched, qtbot):
 
 
 def test_compute_setting_starts_a_run_reusing_features(matched, qtbot):
+    panel = matched.compute_panel
+    assert not panel.skip_flat.isEnabled()  # SIFT points: nothing to skip
     with qtbot.waitSignal(matched.result_shown, timeout=RUN_TIMEOUT_MS):
-        matched.compute_panel.keypoints.setCurrentIndex(matched.compute_panel.keypoints.findData("grid"))
+        panel.keypoints.setCurrentIndex(panel.keypoints.findData("grid"))
     assert matched.state.result.reused_features
     w, h = 744, 496
-    assert len(matched.state.result.matches) == len(range(0, 320, 8)) * len(range(0, round(h * 320 / w), 8))
+    whole_grid = len(range(0, 320, 8)) * len(range(0, round(h * 320 / w), 8))
+    assert panel.skip_flat.isEnabled() and panel.skip_flat.isChecked()  # on by default: flat pixels left out
+    assert 0 < len(matched.state.result.matches) < whole_grid
+    with qtbot.waitSignal(matched.result_shown, timeout=RUN_TIMEOUT_MS):
+        panel.skip_flat.setChecked(False)
+    assert len(matched.state.result.matches) == whole_grid and panel.settings().options.min_texture == 0
 
 
 def test_align_checkbox_runs_the_alignment_pass_and_says_what_it_found(matched, qtbot):
@@ -441,7 +448,8 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
     first.models.load_file(model_path)  # first: a newly chosen model brings its own thresholds
     first.filter_panel.reciprocity.slider.setValue(2.5)
     first.filter_panel.stability.check.setChecked(False)
-    first.compute_panel.set_settings(ComputeSettings("cpu", 512, "fp32", MatchOptions(keypoints="grid", grid_stride=16), align=False))
+    first.compute_panel.set_settings(ComputeSettings("cpu", 512, "fp32", MatchOptions(keypoints="grid", grid_stride=16, min_texture=3e-4),
+                                                     align=False))
     opened(qtbot, first, lambda: first.set_pair(IMG0, IMG1))
     first.close()
 
@@ -450,6 +458,7 @@ def test_settings_persist_between_launches(qtbot, settings, model_path, monkeypa
     s = second.filter_panel.settings()
     assert s.reciprocity == pytest.approx(2.5) and s.stability is None
     assert second.compute_panel.settings().max_side == 512 and second.compute_panel.settings().options.grid_stride == 16
+    assert second.compute_panel.settings().options.min_texture == pytest.approx(3e-4)  # a level given elsewhere is kept
     assert second.compute_panel.settings().precision == "fp32" and not second.compute_panel.settings().align
     assert second.prefs.recent_pairs()[0] == [str(IMG0.resolve()), str(IMG1.resolve())]
     second.start([str(IMG0), str(IMG1)])

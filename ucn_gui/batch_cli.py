@@ -92,7 +92,6 @@ def run_batch(args: argparse.Namespace) -> int:
     from .core.colmap_export import MissingExtra, import_pycolmap
     from .core.files import OutputPathError, check_output_paths
     from .core.hloc_export import import_h5py
-    from .core.matching import MatchOptions
     from .core.pairs import PairsError, is_generator, pairs_from_spec
     from .core.zoo import DownloadError, ModelNotFound
 
@@ -130,14 +129,12 @@ def run_batch(args: argparse.Namespace) -> int:
         filters = cli_common.filters_from_args(args, loaded.card)
     except ValueError as exc:
         return _fail(f"model card of {weights}: default_filters: {exc}")
-    options = MatchOptions(keypoints=args.keypoints, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
-                           stability=args.stability_mode, seed=args.seed, subpixel=args.subpixel)
+    options = cli_common.match_options(args)
     # What the matches depend on: a later run into the same folder must agree (see core.batch).
     settings = {
         "weights_sha256": file_sha256(weights), "architecture": loaded.arch, "n_out": loaded.n_out,
-        "precision": precision, "max_size": args.max_size, "keypoints": args.keypoints,
-        "max_keypoints": args.max_keypoints, "grid_stride": args.grid_stride, "stability_mode": args.stability_mode,
-        "seed": args.seed, "subpixel": args.subpixel, **{f"filter_{k}": v for k, v in filters.to_dict().items()},
+        "precision": precision, "max_size": args.max_size, **cli_common.match_settings(args),
+        **{f"filter_{k}": v for k, v in filters.to_dict().items()},
     }
     try:
         args.output_dir.mkdir(parents=True, exist_ok=True)

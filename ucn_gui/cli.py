@@ -16,7 +16,9 @@ from pathlib import Path
 from . import package_version
 from .core.devices import ACCEPTED, DeviceNameError, check_device_name
 from .core.threads import configure_threads
-from .cli_common import NoDefaultModel, _int_at_least, _Parser, _weights_inputs, filters_from_args, resolve_run
+from .cli_common import (
+    NoDefaultModel, _int_at_least, _Parser, _weights_inputs, filters_from_args, match_options, match_settings, resolve_run,
+)
 
 
 # The smallest --max-size: the network halves the image three times on the way down, and
@@ -39,6 +41,13 @@ def _positive_number(text: str) -> float:
     value = _number(text)
     if not (0 < value < math.inf):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_number(text: str) -> float:
+    value = _number(text)
+    if not (0 <= value < math.inf):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
     return value
 
 
@@ -77,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-keypoints", type=_int_at_least(1), default=opts.max_keypoints,
                    help=f"SIFT query points (default {opts.max_keypoints})")
     p.add_argument("--grid-stride", type=_int_at_least(1), default=opts.grid_stride, metavar="PX")
+    p.add_argument("--min-texture", type=_non_negative_number, default=opts.min_texture, metavar="T",
+                   help=f"grid and every-pixel queries skip flat pixels, whose texture (the smaller eigenvalue of the "
+                        f"5x5 structure tensor, grey in [0, 1]) is below T (default {opts.min_texture:g}; 0 queries every point)")
     p.add_argument("--query-points", type=Path, help="text file, one 'x y' per line (original pixels of image 0)")
     p.add_argument("--reciprocity", type=_number, default=None, metavar="PX",
                    help=f"max reciprocity error in pixels at the network's resolution, i.e. of the --max-size copy "
@@ -123,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.filters import apply_filters, default_filters
     from .core.image import DISPLAY_SIDE, ImageLoadError, check_min_size, load_image
     from .core.keypoints import QueryPointsError, check_query_points, read_points_file
-    from .core.matching import MatchOptions, match_images
+    from .core.matching import match_images
     from .core.zoo import DownloadError, ModelNotFound
 
     parser = build_parser()
@@ -178,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             dropped = len(given) - len(points0)
             print(f"ucn-match: warning: --query-points {args.query_points}: {notice}", file=sys.stderr)
 
-    options = MatchOptions(keypoints=args.keypoints, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
-                           stability=args.stability_mode, seed=args.seed, subpixel=args.subpixel)
+    options = match_options(args)
     # Thresholds the user did not give come from the model's card: they were chosen on its validation pairs.
     try:
         filters = filters_from_args(args, loaded.card)
@@ -210,10 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {
         "image0": str(args.image0), "image1": str(args.image1), "weights": str(weights),
         "architecture": loaded.arch, "n_out": loaded.n_out, "device": str(device), "precision": precision,
-        "max_size": args.max_size,
-        "keypoints": "given" if points0 is not None else args.keypoints, "max_keypoints": args.max_keypoints,
-        "grid_stride": args.grid_stride, "stability_mode": args.stability_mode, "seed": args.seed,
-        "subpixel": args.subpixel,
+        "max_size": args.max_size, **match_settings(args),
+        **({"keypoints": "given"} if points0 is not None else {}),
         **({"query_points_dropped": dropped} if points0 is not None else {}),
         **{f"filter_{k}": v for k, v in filters.to_dict().items()},
     }

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .core.filters import FilterSettings
+    from .core.settings import MatchOptions
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,3 +101,18 @@ def filters_from_args(args: argparse.Namespace, card: dict) -> FilterSettings:
         max_ratio=given(args.max_ratio, defaults.max_ratio), max_distance=defaults.max_distance,
         ransac=args.ransac, ransac_threshold=args.ransac_threshold,
     )
+
+
+def match_options(args: argparse.Namespace) -> MatchOptions:
+    """How query points are chosen and scored, from the options both forms share."""
+    from .core.settings import MatchOptions
+
+    return MatchOptions(keypoints=args.keypoints, max_keypoints=args.max_keypoints, grid_stride=args.grid_stride,
+                        stability=args.stability_mode, seed=args.seed, subpixel=args.subpixel, min_texture=args.min_texture)
+
+
+def match_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The same options as :func:`match_options`, under the names an output file's settings record them."""
+    return {"keypoints": args.keypoints, "max_keypoints": args.max_keypoints, "grid_stride": args.grid_stride,
+            "min_texture": args.min_texture, "stability_mode": args.stability_mode, "seed": args.seed,
+            "subpixel": args.subpixel}

@@ -27,7 +27,7 @@ import torch
 from .features import extract_features
 from .image import LoadedImage
 from .keypoints import check_query_points
-from .keypoints import all_points, grid_points, sift_points
+from .keypoints import all_points, grid_points, sift_points, textured_points
 from .nn import Cancelled, check_cancel, descriptor_distance, nearest_neighbors
 from .precision import coarse_search_dtype, resolve_precision
 from .settings import MatchOptions
@@ -162,14 +162,15 @@ class PairFeatures:
 
 
 def query_points(pair: PairFeatures, options: MatchOptions, cancel: Callable[[], bool] | None = None) -> np.ndarray:
-    """Query points of image 0 in network pixels (N x 2 float32)."""
+    """Query points of image 0 in network pixels (N x 2 float32); grid and every-pixel modes skip
+    pixels flatter than ``options.min_texture``."""
     w, h = pair.image0.size
     if options.keypoints == "sift":
         return sift_points(pair.image0.gray, options.max_keypoints, cancel=cancel)
     if options.keypoints == "grid":
-        return grid_points(w, h, options.grid_stride)
+        return textured_points(grid_points(w, h, options.grid_stride), pair.image0.gray, options.min_texture)
     if options.keypoints == "all":
-        return all_points(w, h)
+        return textured_points(all_points(w, h), pair.image0.gray, options.min_texture)
     raise ValueError(f"unknown keypoint mode {options.keypoints!r} (sift, grid or all)")
 
 

@@ -64,6 +64,15 @@ class MatchOptions:
     stability: str = "diagonal"  # diagonal: one random diagonal shift (seeded) | all8: worst of 8
     seed: int = 0
     subpixel: bool = True  # targets refined between pixels (core.subpixel); False: the searched pixel itself
+    # Grid and every-pixel queries skip flat pixels: those whose texture (core.keypoints.texture_map, gray in [0, 1])
+    # is below this. 1e-4 leaves out about half of a photo's grid (sky, walls), which matched at chance-level
+    # precision; 0 queries every point. SIFT points and given points are never skipped.
+    min_texture: float = 1e-4
+
+    def __post_init__(self) -> None:
+        t = self.min_texture
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not math.isfinite(t) or t < 0:
+            raise ValueError(f"min_texture must be a number >= 0 (0: query flat pixels too), got {t!r}")
 
 
 @dataclass

@@ -70,6 +70,11 @@ class ComputePanel(QtWidgets.QGroupBox):
         self.keypoints = _combo(("SIFT keypoints", "sift"), ("Regular grid", "grid"), ("Every pixel", "all"))
         self.max_keypoints = _spin(10, 1_000_000, 500)
         self.grid_stride = _spin(1, 256, 1, " px")
+        self.skip_flat = QtWidgets.QCheckBox("Skip flat areas")
+        self.skip_flat.setToolTip(
+            "Grid and every-pixel queries leave out pixels without texture (sky, blank walls): their matches are "
+            f"close to guesses. About half of a photo's grid; ucn-match --min-texture sets the level "
+            f"(here {MatchOptions.min_texture:g}).")
         self.subpixel = QtWidgets.QCheckBox("Refine between pixels")
         self.subpixel.setToolTip(
             "Place each match where its similarity peaks between the pixels of image 1 (the peak of a quadratic "
@@ -92,6 +97,7 @@ class ComputePanel(QtWidgets.QGroupBox):
         form.addRow("Query points", self.keypoints)
         form.addRow("Max. SIFT points", self.max_keypoints)
         form.addRow("Grid stride", self.grid_stride)
+        form.addRow("", self.skip_flat)
         form.addRow("Targets", self.subpixel)
         form.addRow("Second pass", self.align)
 
@@ -101,8 +107,8 @@ class ComputePanel(QtWidgets.QGroupBox):
             w.currentIndexChanged.connect(self._on_edit)
         for w in (self.max_side, self.max_keypoints, self.grid_stride):
             w.valueChanged.connect(self._on_edit)
-        self.align.toggled.connect(self._on_edit)
-        self.subpixel.toggled.connect(self._on_edit)
+        for box in (self.align, self.subpixel, self.skip_flat):
+            box.toggled.connect(self._on_edit)
 
     def _on_edit(self, *_args) -> None:
         self._update_enabled()
@@ -114,8 +120,8 @@ class ComputePanel(QtWidgets.QGroupBox):
     def _update_enabled(self) -> None:
         ucn = "UCN" in (self.matcher.currentData(), self.compare.currentData())
         why = "" if ucn else "Only UCN uses this; choose UCN as the matcher or to compare with."
-        for w in (self.model_button, self.device, self.precision, self.keypoints, self.max_keypoints, self.grid_stride, self.subpixel,
-                  self.align):
+        for w in (self.model_button, self.device, self.precision, self.keypoints, self.max_keypoints, self.grid_stride,
+                  self.skip_flat, self.subpixel, self.align):
             w.setEnabled(ucn)
             w.setStatusTip(why)
         self.device.setToolTip(why or "Where UCN runs (the reference matchers run on the CPU)")
@@ -123,10 +129,12 @@ class ComputePanel(QtWidgets.QGroupBox):
         mode = self.keypoints.currentData()
         self.max_keypoints.setEnabled(ucn and mode == "sift")
         self.grid_stride.setEnabled(ucn and mode == "grid")
+        self.skip_flat.setEnabled(ucn and mode in ("grid", "all"))
 
     def settings(self) -> ComputeSettings:
         options = MatchOptions(keypoints=self.keypoints.currentData(), max_keypoints=int(self.max_keypoints.value()),
-                               grid_stride=int(self.grid_stride.value()), subpixel=self.subpixel.isChecked())
+                               grid_stride=int(self.grid_stride.value()), subpixel=self.subpixel.isChecked(),
+                               min_texture=self._min_texture if self.skip_flat.isChecked() else 0.0)
         return ComputeSettings(device=str(self.device.currentData()), max_side=int(self.max_side.value()),
                                precision=str(self.precision.currentData()), options=options,
                                matcher=str(self.matcher.currentData()), compare=self.compare.currentData(),
@@ -136,7 +144,7 @@ class ComputePanel(QtWidgets.QGroupBox):
         """Show ``s`` without starting a run. Anything unknown (an old or hand-edited setting) means auto;
         an unavailable CUDA device is tried by the worker, which falls back to the CPU with a notice."""
         widgets = (self.device, self.precision, self.max_side, self.keypoints, self.max_keypoints, self.grid_stride,
-                   self.matcher, self.compare, self.align, self.subpixel)
+                   self.skip_flat, self.matcher, self.compare, self.align, self.subpixel)
         with signals_blocked(*widgets):
             if self.device.findData(s.device) < 0 and s.device.startswith("cuda:"):  # a given CUDA device: offer it
                 self.device.addItem(s.device.upper(), s.device)
@@ -147,6 +155,9 @@ class ComputePanel(QtWidgets.QGroupBox):
             self.max_keypoints.setValue(s.options.max_keypoints)
             self.grid_stride.setValue(s.options.grid_stride)
             self.subpixel.setChecked(bool(s.options.subpixel))
+            # The box keeps a level it was given (ucn-match's, a saved one) and uses it when ticked again.
+            self.skip_flat.setChecked(s.options.min_texture > 0)
+            self._min_texture = s.options.min_texture or MatchOptions.min_texture
             self.matcher.setCurrentIndex(max(self.matcher.findData(s.matcher), 0))  # unknown or not installed: UCN
             self.compare.setCurrentIndex(max(self.compare.findData(s.compare), 0))
             self.align.setChecked(bool(s.align))
