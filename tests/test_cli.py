@@ -36,6 +36,7 @@ def test_cli_npz_csv_json_agree(tmp_path, terrace_pair, tiny_model_file):
             assert np.array_equal(outs[ext][col].astype(npz[col].dtype), npz[col]), (ext, col)
     s = npz["settings"]
     assert s["max_size"] == 256 and s["filter_reciprocity"] == 4.0 and s["architecture"] == "ResUNetBN2F"
+    assert "min_texture" not in s  # SIFT query points: the texture level chose nothing (grid runs record it)
     assert outs["json"]["settings"] == s == outs["csv"]["settings"]  # CSV: "# key: value" lines above the header
     # Both units, named; the thresholds are in network pixels (the 256-px copy of a 744-px photo).
     assert s["network_side"] == 256 and "network's resolution" in s["error_units"]["network_px"]

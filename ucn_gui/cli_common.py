@@ -112,7 +112,10 @@ def match_options(args: argparse.Namespace) -> MatchOptions:
 
 
 def match_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The same options as :func:`match_options`, under the names an output file's settings record them."""
+    """The same options as :func:`match_options`, under the names an output file's settings record them.
+
+    The texture level only where it chose query points (grid, every pixel), so a SIFT batch begun
+    before the level existed still continues (core.batch compares these settings)."""
+    dense = {"min_texture": args.min_texture} if args.keypoints in ("grid", "all") else {}
     return {"keypoints": args.keypoints, "max_keypoints": args.max_keypoints, "grid_stride": args.grid_stride,
-            "min_texture": args.min_texture, "stability_mode": args.stability_mode, "seed": args.seed,
-            "subpixel": args.subpixel}
+            **dense, "stability_mode": args.stability_mode, "seed": args.seed, "subpixel": args.subpixel}
