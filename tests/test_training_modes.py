@@ -204,3 +204,6 @@ def test_bf16_mining_finds_a_negative_as_hard_as_fp32s() -> None:
     assert (i16 == i32).float().mean() > 0.5
     # and never a candidate inside the exclusion disc
     assert ((cxy[i16] - mxy).norm(dim=1) > 4.0)[ok16].all()
+    # every candidate excluded: no negative, in bf16 as in fp32
+    _, none16 = mine_hardest_negatives(q, c, mxy, cxy, 1000.0, dtype=torch.bfloat16)
+    assert not none16.any()
