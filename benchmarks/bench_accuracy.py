@@ -15,7 +15,8 @@ at 5 / 10 / 20 degrees (essential matrix from the matches, GT intrinsics), and s
 per pair. UCN runs exactly as the app does (``trainer.accuracy.ucn_matchers``) with the
 thresholds from the model card unless --reciprocity / --stability are given, and its
 query points are up to 2,000 SIFT detections (``--queries grid --grid-stride 4``: a regular
-grid instead, the window's Grid mode, to see what denser queries buy).
+grid instead, the window's Grid mode, flat pixels skipped unless ``--min-texture 0``, to see
+what denser queries buy; ``--align`` adds the alignment pass, as the window does).
 """
 from __future__ import annotations
 
