@@ -153,8 +153,9 @@ _BF16_INF_BITS = int(torch.tensor(float("inf"), dtype=torch.bfloat16).view(torch
 def _bf16_argmin(d2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Row-wise argmin of bf16 squared distances, and whether the row had a finite one (rows x N -> rows, rows).
 
-    d2 must be >= 0 up to rounding (see mine_hardest_negatives). The minimum is taken over the bits read as int16, which CPUs reduce about 1.5x faster than
-    bf16 (no conversion to fp32 on the way). For values >= 0 the two orders agree, and +inf
+    d2 must be >= 0 up to rounding (see mine_hardest_negatives). The minimum is taken over the
+    bits read as int16, which CPUs reduce about 1.5x faster than bf16 (no conversion to fp32 on
+    the way). For values >= 0 the two orders agree, and +inf
     (an excluded candidate) has the largest bits of all. A distance that rounding made
     slightly negative sorts below every positive one, as it should; among several such the
     order is reversed, but they are all within bf16 rounding of 0, the same hardest negative.

@@ -116,6 +116,8 @@ def match_settings(args: argparse.Namespace) -> dict[str, Any]:
 
     The texture level only where it chose query points (grid, every pixel), so a SIFT batch begun
     before the level existed still continues (core.batch compares these settings)."""
-    dense = {"min_texture": args.min_texture} if args.keypoints in ("grid", "all") else {}
+    from .core.settings import TEXTURE_GATED_MODES
+
+    dense = {"min_texture": args.min_texture} if args.keypoints in TEXTURE_GATED_MODES else {}
     return {"keypoints": args.keypoints, "max_keypoints": args.max_keypoints, "grid_stride": args.grid_stride,
             **dense, "stability_mode": args.stability_mode, "seed": args.seed, "subpixel": args.subpixel}

@@ -27,7 +27,7 @@ import torch
 from .features import extract_features
 from .image import LoadedImage
 from .keypoints import check_query_points
-from .keypoints import all_points, grid_points, sift_points, textured_points
+from .keypoints import all_points, grid_points, sift_points, textured_points, to_pixel
 from .nn import Cancelled, check_cancel, descriptor_distance, nearest_neighbors
 from .precision import coarse_search_dtype, resolve_precision
 from .settings import MatchOptions
@@ -168,10 +168,12 @@ def query_points(pair: PairFeatures, options: MatchOptions, cancel: Callable[[],
     if options.keypoints == "sift":
         return sift_points(pair.image0.gray, options.max_keypoints, cancel=cancel)
     if options.keypoints == "grid":
-        return textured_points(grid_points(w, h, options.grid_stride), pair.image0.gray, options.min_texture)
-    if options.keypoints == "all":
-        return textured_points(all_points(w, h), pair.image0.gray, options.min_texture)
-    raise ValueError(f"unknown keypoint mode {options.keypoints!r} (sift, grid or all)")
+        points = grid_points(w, h, options.grid_stride)
+    elif options.keypoints == "all":
+        points = all_points(w, h)
+    else:
+        raise ValueError(f"unknown keypoint mode {options.keypoints!r} (sift, grid or all)")
+    return textured_points(points, pair.image0.gray, options.min_texture)  # the TEXTURE_GATED_MODES
 
 
 _query_pool: ThreadPoolExecutor | None = None
@@ -228,7 +230,7 @@ def match(
     else:
         reported0 = np.asarray(points0, dtype=np.float32).reshape(-1, 2)
         net_pts = img0.to_network(reported0)
-    q_xy = _to_pixel(net_pts, w0, h0)  # N x 2 int64, where the descriptors are read
+    q_xy = to_pixel(net_pts, w0, h0)  # N x 2 int64, where the descriptors are read
     n = len(q_xy)
     timings["keypoints"] = time.perf_counter() - t
 
@@ -345,21 +347,13 @@ def similarity_map(pair: PairFeatures, x: float, y: float, side: int = 0) -> tup
         raise OutsideView(f"({x:.0f}, {y:.0f}) in image {side} lies outside what image 0 sees: the aligned second pass "
                           "has no features there (untick 'Align and match again' to query it)")
     w, h = src.size
-    q_xy = _to_pixel(src.to_network(np.array([[x, y]], np.float32)), w, h)[0]
+    q_xy = to_pixel(src.to_network(np.array([[x, y]], np.float32)), w, h)[0]
     q = src_desc[:, q_xy[1], q_xy[0]]
     sim = torch.einsum("c,chw->hw", q, dst_desc)
     best = int(sim.argmax())
     w_dst = dst.size[0]
     best_xy = dst.to_original(np.array([[best % w_dst, best // w_dst]], np.float32))[0]
     return dst.network_map(sim.float().cpu().numpy()), (float(best_xy[0]), float(best_xy[1]))
-
-
-def _to_pixel(xy: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Round to the nearest pixel and clip to the image: N x 2 int64."""
-    out = np.round(np.asarray(xy, dtype=np.float64)).astype(np.int64).reshape(-1, 2)
-    out[:, 0] = np.clip(out[:, 0], 0, width - 1)
-    out[:, 1] = np.clip(out[:, 1], 0, height - 1)
-    return out
 
 
 def _index_to_xy(idx: torch.Tensor, width: int) -> torch.Tensor:

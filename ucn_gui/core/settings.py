@@ -56,6 +56,10 @@ class FilterSettings:
         return asdict(self)
 
 
+# The query-point modes that MatchOptions.min_texture applies to (core.matching.query_points).
+TEXTURE_GATED_MODES = ("grid", "all")
+
+
 @dataclass
 class MatchOptions:
     keypoints: str = "sift"  # sift | grid | all (ignored when points are given)
@@ -64,9 +68,10 @@ class MatchOptions:
     stability: str = "diagonal"  # diagonal: one random diagonal shift (seeded) | all8: worst of 8
     seed: int = 0
     subpixel: bool = True  # targets refined between pixels (core.subpixel); False: the searched pixel itself
-    # Grid and every-pixel queries skip flat pixels: those whose texture (core.keypoints.texture_map, gray in [0, 1])
-    # is below this. 1e-4 leaves out about half of a photo's grid (sky, walls), which matched at chance-level
-    # precision; 0 queries every point. SIFT points and given points are never skipped.
+    # Grid and every-pixel queries (TEXTURE_GATED_MODES) skip flat pixels: those whose texture
+    # (core.keypoints.texture_map, gray in [0, 1]) is below this. 1e-4 leaves out about half of a photo's grid
+    # (sky, walls), whose kept matches are far more often wrong; 0 queries every point. SIFT points and given
+    # points are never skipped.
     min_texture: float = 1e-4
 
     def __post_init__(self) -> None:

