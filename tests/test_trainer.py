@@ -88,6 +88,25 @@ def test_hardest_negatives_like_training_equal_brute_force() -> None:
         assert torch.equal(ok, ref_ok) and torch.equal(idx, ref_idx)
 
 
+@pytest.mark.parametrize("n", [50, 128, 300, 1000])  # one partial group, one whole group, whole + partial
+def test_bf16_argmin_equals_a_plain_argmin(n: int) -> None:
+    from trainer.loss import _bf16_argmin
+
+    g = torch.Generator().manual_seed(n)
+    # Coarse values so that ties are common, as among bf16 distances.
+    d2 = (torch.randint(0, 40, (64, n), generator=g).float() / 8).bfloat16()
+    d2[0] = float("inf")  # every candidate excluded
+    d2[1] = 2.0
+    d2[1, -1] = 0.0  # the minimum in the last (maybe partial) group
+    d2[2, :] = 1.0  # all tied: the first column wins
+    d2[3, n // 2 :] = float("inf")
+    idx, found = _bf16_argmin(d2)
+    ref_val, ref_idx = d2.float().min(1)
+    assert torch.equal(found, torch.isfinite(ref_val))
+    assert torch.equal(idx[found], ref_idx[found])  # ties go to the first column, as with min
+    assert idx[1] == n - 1 and idx[2] == 0
+
+
 def test_mining_memory_does_not_scale_with_positives_candidates_channels() -> None:
     # A broadcast difference tensor would need 1024 x 40000 x 64 x 4 bytes = 10 GB.
     q, c = torch.randn(1024, 64), torch.randn(40000, 64)
