@@ -42,12 +42,25 @@ def test_per_image_norm_of_one_image_is_instance_norm(memory_format):
     assert torch.equal(norm.running_mean, torch.zeros(8)) and torch.equal(norm.running_var, torch.ones(8))
 
 
-def test_per_image_norm_batch_of_two_stays_per_image():
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_per_image_norm_batch_of_two_stays_per_image(memory_format):
+    torch.manual_seed(0)
     norm = Norm2d(4)
     norm.per_image = True
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 2.0)
+        norm.bias.uniform_(-1.0, 1.0)
     a, b = torch.randn(1, 4, 9, 9), torch.randn(1, 4, 9, 9) * 5 + 3
-    both = norm(torch.cat((a, b)))
+    x = torch.cat((a, b)).contiguous(memory_format=memory_format).requires_grad_()
+    both = norm(x)
+    torch.testing.assert_close(both[:1], norm(a), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(both[1:], norm(b), atol=1e-5, rtol=1e-5)
+    # the gradient is instance norm's too (the training step runs two images per forward)
+    ref_x = x.detach().clone().requires_grad_()
+    ref = F.instance_norm(ref_x, weight=norm.weight, bias=norm.bias, use_input_stats=True, eps=norm.eps)
+    both.square().sum().backward()
+    ref.square().sum().backward()
+    torch.testing.assert_close(x.grad, ref_x.grad, atol=1e-4, rtol=1e-4)
 
 
 @pytest.fixture(scope="module")
