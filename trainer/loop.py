@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ucn_gui import load_model, save_model
+from ucn_gui.core.allocator import keep_freed_memory
 from ucn_gui.core.files import remove_stale_temp_files
 from ucn_gui.core.model import build_model
 from ucn_gui.core.precision import autocast, resolve_precision
@@ -85,6 +86,8 @@ class Trainer:
         self.command = command
         self.out_dir = Path(cfg.out_dir)
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
+        if self.device.type == "cpu" and keep_freed_memory():
+            log.debug("glibc malloc keeps freed blocks in the heap (ucn_gui.core.allocator)")
 
         resume = ckpt.load_checkpoint(cfg.resume) if cfg.resume else None
         if resume is not None:
