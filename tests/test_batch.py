@@ -393,3 +393,35 @@ def test_an_output_folder_refuses_matches_made_with_other_settings(tmp_path):
     check_manifest(old, {"max_size": 640})  # a folder from before the setting existed
     with pytest.raises(BatchSettingsError, match=r"subpixel: not recorded there \(an older version made them\), True now"):
         check_manifest(old, {"max_size": 640, "subpixel": True})
+
+
+def test_batch_align_gives_the_two_image_align_result_and_more_matches_on_a_turned_photo(tmp_path, capsys):
+    # The bundled model on a real photo and a copy turned by 30 degrees, at 320 px: one pass keeps few
+    # matches, the alignment pass many; a batch pair must get exactly what `ucn-match A B --align` writes.
+    d = tmp_path / "images"
+    d.mkdir()
+    rgb = cv2.imread(str(DATA / "terrace0.jpg"))
+    h, w = rgb.shape[:2]
+    cv2.imwrite(str(d / "a.jpg"), rgb)
+    turned = cv2.warpAffine(rgb, cv2.getRotationMatrix2D((w / 2, h / 2), 30, 1.0), (w, h), borderMode=cv2.BORDER_REFLECT)
+    cv2.imwrite(str(d / "t.jpg"), turned)
+    pairs = _pairs_file(tmp_path, ["a.jpg t.jpg"])
+    common = ["--max-size", "320", "--max-keypoints", "500", "-q"]
+    kept = {}
+    for flag in ([], ["--align"]):
+        out = tmp_path / f"out{len(flag)}"
+        assert cli.main(["--pairs", str(pairs), "--image-dir", str(d), "--output-dir", str(out), *common, *flag]) == 0
+        kept[bool(flag)] = load_result(out, ("a.jpg", "t.jpg"))
+    single = tmp_path / "single.npz"
+    assert cli.main([str(d / "a.jpg"), str(d / "t.jpg"), "-o", str(single), *common, "--align"]) == 0
+    one, batch = load_matches(single), load_matches(result_path(tmp_path / "out1", "a.jpg", "t.jpg"))
+    for col in ("keypoints0", "keypoints1", "mask"):
+        assert np.array_equal(one[col], batch[col]), col
+    assert batch["settings"]["alignment"].startswith("Second pass shown")
+    assert np.allclose(batch["settings"]["alignment_homography"], one["settings"]["alignment_homography"])
+    n_one, n_aligned = int(kept[False].kept.sum()), int(kept[True].kept.sum())
+    print(f"kept: one pass {n_one}, with the alignment pass {n_aligned}")
+    assert n_aligned >= 2 * n_one
+    # A folder made without --align refuses a run with it (the settings differ), and says so.
+    assert cli.main(["--pairs", str(pairs), "--image-dir", str(d), "--output-dir", str(tmp_path / "out0"), *common, "--align"]) == 2
+    assert "align" in capsys.readouterr().err

@@ -182,9 +182,3 @@ def test_cli_align_keeps_more_matches_on_a_turned_photo_and_records_the_warp(tmp
         truth = cv2.perspectiveTransform(np.asarray(m["keypoints0"])[np.asarray(m["mask"], bool)][None].astype(np.float64), H)[0]
         return int((np.linalg.norm(np.asarray(m["keypoints1"])[np.asarray(m["mask"], bool)] - truth, axis=1) < 3).sum())
     assert correct(two) >= 3 * max(correct(one), 30)
-
-
-def test_cli_align_is_refused_for_batches_with_a_reason(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["--pairs", "exhaustive", "--image-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--align"])
-    assert exc.value.code == 2 and "--align works on two images" in capsys.readouterr().err

@@ -135,6 +135,7 @@ def run_batch(args: argparse.Namespace) -> int:
         "weights_sha256": file_sha256(weights), "architecture": loaded.arch, "n_out": loaded.n_out,
         "precision": precision, "max_size": args.max_size, **cli_common.match_settings(args),
         **{f"filter_{k}": v for k, v in filters.to_dict().items()},
+        **({"align": True} if args.align else {}),  # only when on, so batches begun before --align existed continue
     }
     try:
         args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -147,8 +148,10 @@ def run_batch(args: argparse.Namespace) -> int:
         print(f"ucn-match: {pair_list.duplicates} pair(s) listed twice in {pair_list.source} were matched once "
               f"(the first repeat: line {pair_list.first_duplicate_line})", file=sys.stderr)
 
+    from .core.filters import default_filters
+
     config = BatchConfig(max_size=args.max_size, device=device, precision=precision, options=options, filters=filters,
-                         cache_bytes=args.cache_mb << 20)
+                         cache_bytes=args.cache_mb << 20, align=default_filters(loaded.card) if args.align else None)
     runner = BatchRunner(loaded.model, args.image_dir, args.output_dir, config, {**settings, "weights": str(weights)})
     try:
         summary = _run_with_progress(runner, pair_list.pairs, args.quiet)

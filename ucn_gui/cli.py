@@ -143,9 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.pairs is not None:
         from .batch_cli import run_batch
 
-        if args.align:  # each pair would need its own warped features: not built for batches yet
-            parser.error("--align works on two images; a batch run (--pairs) matches in one pass")
-
         return run_batch(args)
     from .batch_cli import check_two_image_arguments
 

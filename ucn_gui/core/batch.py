@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from .alignment import match_aligned
 from .files import atomic_write, remove_stale_temp_files
 from .match_files import load_matches, save_matches
 from .feature_cache import CacheStats, FeatureCache
@@ -53,6 +54,9 @@ class BatchConfig:
     options: MatchOptions = field(default_factory=MatchOptions)
     filters: FilterSettings = field(default_factory=FilterSettings)
     cache_bytes: int = DEFAULT_CACHE_BYTES
+    # The alignment pass (core.alignment) for every pair, trusting the matches these thresholds
+    # keep (the model card's, as the two-image --align); None: one pass.
+    align: FilterSettings | None = None
 
 
 @dataclass
@@ -177,13 +181,19 @@ class BatchRunner:
         c = self.config
         pf = PairFeatures(f0.image, f1.image, f0.desc, f1.desc, precision=c.precision)
         matches = match(pf, c.options)
-        mask = apply_filters(matches, c.filters)
         info = {
             "image0": pair[0], "image1": pair[1],
             "size0": list(f0.image.original_size), "size1": list(f1.image.original_size),
             "net_size0": list(f0.image.size), "net_size1": list(f1.image.size),
             "scale0": list(f0.image.scale), "scale1": list(f1.image.scale),
         }
+        if c.align is not None:
+            # Image 1's warped features belong to this pair alone: computed here, never cached. The
+            # targets come back in image 1's own pixels, so sizes, scales and exports stay as above.
+            _, matches, alignment = match_aligned(self.model, f0.image, f1.image, c.options, c.align, c.device,
+                                                  precision=c.precision, first=(pf, matches))
+            info.update(alignment.to_settings())
+        mask = apply_filters(matches, c.filters)
         save_matches(result_path(self.out_dir, *pair), matches, mask, {**self.settings, **info})
         return int(mask.sum())
 
