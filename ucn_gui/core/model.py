@@ -165,7 +165,10 @@ class ResUNet2(nn.Module):
             out = F.relu(self.conv1_tr(torch.cat((_crop_to(out, s1).to(s1.dtype), s1), 1)))
             out = self.final(out).float()  # a no-op in fp32; under autocast the norm is taken in fp32
         if self.normalize_feature:
-            out = out / (torch.norm(out, p=2, dim=1, keepdim=True) + 1e-8)
+            # out / (|out| + 1e-8), written as a sum of squares and a product with the reciprocal:
+            # torch.norm over the channels of an NCHW map and a broadcast division's backward were
+            # 5x and 2x slower on the CPU (a 2 x 32 x 256 x 256 map: 33 -> 15 ms forward + backward).
+            out = out * (out.square().sum(1, keepdim=True).sqrt() + 1e-8).reciprocal()
         return out
 
 
