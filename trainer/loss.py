@@ -61,15 +61,23 @@ class _PixelIndex:
         self.width = int((xy[:, 0] - self.lo[0]).max()) + pad + 2
         self.height = int((xy[:, 1] - self.lo[1]).max()) + pad + 2
         key = self._key(xy[:, 0], xy[:, 1])
-        self.order = torch.argsort(key, stable=True)  # candidates grouped by pixel
-        self.count = torch.bincount(key, minlength=self.width * self.height)
-        self.start = torch.cumsum(self.count, 0) - self.count  # each pixel's first place in ``order``
+        n = len(key)
+        # pixel -> its candidate (-1: none). The loss draws candidates without replacement, so
+        # each pixel holds at most one and no sorting is needed; otherwise bucket by sorting.
+        self.table = torch.full((self.width * self.height,), -1, dtype=torch.long, device=xy.device)
+        self.table[key] = torch.arange(n, device=xy.device)
+        self.unique = bool((self.table[key] == torch.arange(n, device=xy.device)).all())
+        if not self.unique:
+            self.order = torch.argsort(key, stable=True)  # candidates grouped by pixel
+            self.count = torch.bincount(key, minlength=self.width * self.height)
+            self.start = torch.cumsum(self.count, 0) - self.count  # each pixel's first place in ``order``
 
     def _key(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (y - self.lo[1]) * self.width + (x - self.lo[0])
 
-    def near(self, centres: torch.Tensor, radius: float, num_candidates: int) -> torch.Tensor:
-        """Flat indices i * N + j, sorted, of every candidate j within ``radius`` of centres[i].
+    def near(self, centres: torch.Tensor, radius: float, num_candidates: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every candidate j within ``radius`` of centres[i], as flat indices i * N + j grouped by
+        row i in increasing order, and how many each row has (P long).
 
         centres: P x 2 float (x, y). Done once for all P rows: done per chunk, the ~20 small
         tensor ops cost more than the scatter itself.
@@ -84,15 +92,14 @@ class _PixelIndex:
         gx, gy = px - self.lo[0], py - self.lo[1]
         inside = (gx >= 0) & (gy >= 0) & (gx < self.width) & (gy < self.height)
         keys = torch.where(inside, self._key(px, py), 0)
-        first, n = self.start[keys], torch.where(within & inside, self.count[keys], 0)
         rows = torch.arange(centres.shape[0], device=centres.device)[:, None].expand_as(keys)
-        flat = []
-        for t in range(int(n.max()) if n.numel() else 0):  # more than once only when the caller passed duplicates
-            sel = n > t
-            flat.append(rows[sel] * num_candidates + self.order[first[sel] + t])
-        if not flat:
-            return torch.zeros(0, dtype=torch.long, device=centres.device)
-        return torch.cat(flat).sort().values
+        if self.unique:
+            j = self.table[keys]
+            hit = within & inside & (j >= 0)
+            return rows[hit] * num_candidates + j[hit], hit.sum(1)  # boolean selection keeps row order
+        first, n = self.start[keys], torch.where(within & inside, self.count[keys], 0)
+        flat = [rows[n > t] * num_candidates + self.order[first[n > t] + t] for t in range(int(n.max()))]
+        return torch.cat(flat).sort().values, n.sum(1)
 
 
 @torch.no_grad()
@@ -139,8 +146,9 @@ def mine_hardest_negatives(
     r2 = float(exclusion_radius) ** 2
     step = max(1, chunk_elements // N)
     if buckets is not None:
-        near_flat = buckets.near(mxy, exclusion_radius, N)  # sorted, so each chunk's entries are one slice
-        bounds = torch.searchsorted(near_flat, torch.arange(0, P + step, step, device=device) * N).tolist()
+        near_flat, per_row = buckets.near(mxy, exclusion_radius, N)  # grouped by row: a chunk's entries are one slice
+        ends = torch.cumsum(per_row, 0).tolist()
+        bounds = [0] + [ends[min(s + step, P) - 1] for s in range(0, P, step)]
     # One block reused by every chunk: a fresh 8 MB block per chunk made the products 1.5x slower
     # on the CPU (its pages are faulted in anew each time).
     block = torch.empty(min(step, P), N, dtype=dtype, device=device)
@@ -257,12 +265,13 @@ def pair_loss(
     dev = F0.device
     pos0, pos1, cand0, cand1 = pos0.to(dev), pos1.to(dev), cand0.to(dev), cand1.to(dev)
     flat0, flat1 = F0.reshape(C, -1), F1.reshape(C, -1)
-    q0, q1 = flat0[:, pos0].t(), flat1[:, pos1].t()  # P x C, with gradient
+    # index_select rather than flat[:, idx]: the same columns, 2x faster on the CPU for 40,000 of them.
+    q0, q1 = flat0.index_select(1, pos0).t(), flat1.index_select(1, pos1).t()  # P x C, with gradient
 
     t = time.perf_counter()
     mine = dict(exclusion_radius=params.inlier_threshold_pixel, dtype=params.mining_dtype)
-    hn1, ok01 = mine_hardest_negatives(q0.detach(), flat1[:, cand1].t().detach(), xy1, cxy1, **mine)
-    hn0, ok10 = mine_hardest_negatives(q1.detach(), flat0[:, cand0].t().detach(), xy0, cxy0, **mine)
+    hn1, ok01 = mine_hardest_negatives(q0.detach(), flat1.detach().index_select(1, cand1).t(), xy1, cxy1, **mine)
+    hn0, ok10 = mine_hardest_negatives(q1.detach(), flat0.detach().index_select(1, cand0).t(), xy0, cxy0, **mine)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     mining = time.perf_counter() - t
@@ -270,8 +279,8 @@ def pair_loss(
     neg1 = cand1[hn1[ok01]]  # flat pixel of each hardest negative in image 1
     neg0 = cand0[hn0[ok10]]
     d_pos = (q0 - q1).pow(2).sum(1)
-    d01 = (q0[ok01] - flat1[:, neg1].t()).pow(2).sum(1)
-    d10 = (q1[ok10] - flat0[:, neg0].t()).pow(2).sum(1)
+    d01 = (q0[ok01] - flat1.index_select(1, neg1).t()).pow(2).sum(1)
+    d10 = (q1[ok10] - flat0.index_select(1, neg0).t()).pow(2).sum(1)
 
     pos_loss = F.relu(d_pos - params.pos_thresh).mean()
     neg_terms = [F.relu(params.neg_thresh - d).pow(2).mean() for d in (d01, d10) if d.numel() > 0]
