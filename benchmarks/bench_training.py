@@ -9,8 +9,9 @@ Batches are made beforehand from the bundled sample photos, so data loading is n
 the step figures; a second phase then trains from the real loader (posed validation
 scenes mixed half and half with homography pairs, --workers processes) and reports the
 share of the time the step waited for data. Each configuration runs in its own process
-so that peak RSS is its own. Precisions: fp32, and 'auto' (bf16 autocast + channels_last
-where the hardware runs bf16 natively).
+so that peak RSS is its own. Precisions: fp32, and 'auto' (bf16 autocast where the hardware
+runs bf16 natively, with channels_last on CUDA only, as the trainer does). For the trainer
+against an earlier commit's, see bench_training_before_after.py.
 """
 from __future__ import annotations
 
