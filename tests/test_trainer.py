@@ -75,6 +75,17 @@ def test_hardest_negatives_equal_brute_force(chunk: int) -> None:
     assert not none_ok.any()
 
 
+def test_hardest_negatives_when_no_candidate_is_near_any_match() -> None:
+    # Candidates with repeated pixels (the bucketed path) all far from every true match: nothing is excluded.
+    g = torch.Generator().manual_seed(3)
+    cand_xy = torch.randint(0, 10, (400, 2), generator=g).float()
+    match_xy = torch.full((20, 2), 50.0)
+    q, c = torch.randn(20, 8, generator=g), torch.randn(400, 8, generator=g)
+    idx, ok = mine_hardest_negatives(q, c, match_xy, cand_xy, 4.0)
+    ref_idx, ref_ok = brute_force_hardest(q, c, match_xy, cand_xy, 4.0)
+    assert ok.all() and torch.equal(idx, ref_idx)
+
+
 def test_hardest_negatives_like_training_equal_brute_force() -> None:
     # Distinct candidate pixels of a 100 x 80 image, as the loss draws them; matches near the borders too.
     g = torch.Generator().manual_seed(2)

@@ -99,6 +99,8 @@ class _PixelIndex:
             return rows[hit] * num_candidates + j[hit], hit.sum(1)  # boolean selection keeps row order
         first, n = self.start[keys], torch.where(within & inside, self.count[keys], 0)
         flat = [rows[n > t] * num_candidates + self.order[first[n > t] + t] for t in range(int(n.max()))]
+        if not flat:  # no candidate near any centre
+            return torch.zeros(0, dtype=torch.long, device=centres.device), n.sum(1)
         return torch.cat(flat).sort().values, n.sum(1)
 
 
