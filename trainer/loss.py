@@ -136,10 +136,10 @@ def mine_hardest_negatives(
     # argmin and makes every value >= 0 (a squared distance plus k - |q|^2), which _bf16_argmin needs.
     # Built along candidates.t() (C x N): candidates usually arrive as the transpose of a C x N
     # gather from the feature map, so this reads memory in order and needs no transposing copy.
-    c_t = candidates.t().float()
+    c = candidates.t().float()  # C x N
     k = queries.float().pow(2).sum(1).max()
     q = torch.cat((queries.float(), torch.ones_like(queries[:, :1], dtype=torch.float32)), 1).to(dtype)  # P x (C+1)
-    c_t = torch.cat((-2.0 * c_t, c_t.pow(2).sum(0, keepdim=True) + k), 0).to(dtype)  # (C+1) x N
+    c_t = torch.cat((-2.0 * c, c.pow(2).sum(0, keepdim=True) + k), 0).to(dtype)  # (C+1) x N
     mxy = match_xy.to(device=device, dtype=torch.float32)
     cxy = candidate_xy.to(device=device, dtype=torch.float32)
     pad = int(math.ceil(exclusion_radius))

@@ -91,6 +91,7 @@ def run_batch(args: argparse.Namespace) -> int:
     from .core.checkpoint import CheckpointError, ModelOutputError, load_model
     from .core.colmap_export import MissingExtra, import_pycolmap
     from .core.files import OutputPathError, check_output_paths
+    from .core.filters import default_filters
     from .core.hloc_export import import_h5py
     from .core.pairs import PairsError, is_generator, pairs_from_spec
     from .core.zoo import DownloadError, ModelNotFound
@@ -147,8 +148,6 @@ def run_batch(args: argparse.Namespace) -> int:
     if pair_list.duplicates:
         print(f"ucn-match: {pair_list.duplicates} pair(s) listed twice in {pair_list.source} were matched once "
               f"(the first repeat: line {pair_list.first_duplicate_line})", file=sys.stderr)
-
-    from .core.filters import default_filters
 
     config = BatchConfig(max_size=args.max_size, device=device, precision=precision, options=options, filters=filters,
                          cache_bytes=args.cache_mb << 20, align=default_filters(loaded.card) if args.align else None)
